@@ -1,0 +1,244 @@
+"""Workflow: subclass it, write run(), and its session_state is loaded and saved around each run.
+
+As upstream (phidata 2.7.10): each call of `run()` gets a fresh uuid4 `run_id`, reads the
+session's state from storage, runs the subclass's `run()` and writes the state at the end;
+`write_to_storage()` saves at once and `read_from_storage()` reloads. Unlike upstream, the state
+is also saved when the run raises or its consumer stops early, a write merges onto whatever
+others stored meanwhile instead of overwriting it, and a value that is not JSON fails loudly.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import uuid
+from types import GeneratorType
+from typing import Any, ClassVar
+
+from sessions_app.workflow.errors import StateConflictError, StateNotSerializableError
+from sessions_app.workflow.events import RunEvent, RunResponse
+from sessions_app.workflow.log import logger
+from sessions_app.workflow.run_record import RunTracker, unsaved_text
+from sessions_app.workflow.state import apply, check_json, copy_json, diff
+from sessions_app.workflow.storage import SessionMeta, WorkflowSession, WorkflowStorage
+
+
+class WorkflowMemory:
+    """The runs this instance made, in process; the storage keeps the durable history."""
+
+    def __init__(self) -> None:
+        self.runs: list[dict[str, Any]] = []
+
+    def add_run(self, run: dict[str, Any]) -> None:
+        """Remember one run's input and response."""
+        self.runs.append(run)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return upstream's memory shape."""
+        return {"runs": self.runs}
+
+
+class Workflow:
+    """Base class of workflows; see the module docstring for the run lifecycle."""
+
+    name: str | None = None
+    description: str | None = None
+    # The dashboard's form for run() leaves these out; subclasses may add their own.
+    run_form_exclude: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        workflow_id: str | None = None,
+        workflow_data: dict[str, Any] | None = None,
+        user_id: str | None = None,
+        user_data: dict[str, Any] | None = None,
+        session_id: str | None = None,
+        session_name: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        storage: WorkflowStorage | None = None,
+        debug_mode: bool = False,
+        **fields: Any,
+    ) -> None:
+        self.name = name or self.name or type(self).__name__
+        self.description = description or self.description
+        # Upstream draws a random workflow_id per instance; a stable one (the name) lets sessions
+        # be listed by workflow across processes.
+        self.workflow_id = workflow_id or self.name
+        self.workflow_data = workflow_data
+        self.user_id = user_id
+        self.user_data = user_data
+        self.session_id = session_id or str(uuid.uuid4())
+        self.session_name = session_name
+        self.session_state: dict[str, Any] = session_state if session_state is not None else {}
+        self.storage = storage
+        self.debug_mode = debug_mode
+        self.memory = WorkflowMemory()
+        self.run_id: str | None = None
+        self.run_input: dict[str, Any] | None = None
+        self.run_response = RunResponse()
+        self.cache_hit: bool | None = None
+        self._set_fields(fields)
+        self._session: WorkflowSession | None = None
+        self._base_state: dict[str, Any] = {}
+        self._base_version = 0
+        self._loaded = False
+        if type(self).run is not Workflow.run:
+            # As upstream: calling instance.run(...) goes through the lifecycle around the subclass's run.
+            self.run = self._run_workflow  # type: ignore[method-assign]
+
+    def _set_fields(self, fields: dict[str, Any]) -> None:
+        known = set()
+        for klass in type(self).__mro__:
+            known |= set(getattr(klass, "__annotations__", {})) | set(vars(klass))
+        for key, value in fields.items():
+            if key.startswith("_") or key not in known:
+                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {key!r}")
+            setattr(self, key, value)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Subclasses implement this: a generator of RunResponse, or a function returning one."""
+        logger.error("%s.run() method not implemented.", type(self).__name__)
+
+    # -- storage --------------------------------------------------------------------------------------
+
+    def read_from_storage(self) -> WorkflowSession | None:
+        """Load the session; changes not yet saved are kept, replayed onto what is stored."""
+        if self.storage is None:
+            return None
+        session = self.storage.read(session_id=self.session_id)
+        stored = session.session_state if session else {}
+        pending = diff(self._base_state, self.session_state)
+        merged = copy_json(stored)
+        # Values given to the constructor win over stored ones, as upstream merges them.
+        apply(merged, pending, force=not self._loaded)
+        self._base_state, self._base_version = stored, session.version if session else 0
+        self.session_state = merged
+        self._loaded = True
+        self._session = session
+        if session is not None:
+            self.user_id = self.user_id or session.user_id
+            self.session_name = self.session_name or session.session_name
+        return session
+
+    def write_to_storage(self) -> WorkflowSession | None:
+        """Save session_state now, merged onto any newer writes; raise if it cannot be saved."""
+        self._commit(run=None)
+        return self._session
+
+    def _meta(self) -> SessionMeta:
+        return SessionMeta(
+            session_id=self.session_id,
+            workflow_id=self.workflow_id,
+            user_id=self.user_id,
+            workflow_name=self.name,
+            session_name=self.session_name,
+        )
+
+    def _commit(self, run: RunTracker | None) -> None:
+        if self.storage is None:
+            return
+        if not isinstance(self.session_state, dict):
+            raise StateNotSerializableError((), self.session_state, "session_state must be a dict")
+        check_json(self.session_state)
+        ops = diff(self._base_state, self.session_state)
+        result = self.storage.commit(
+            meta=self._meta(),
+            base_version=self._base_version,
+            ops=ops,
+            state=self.session_state,
+            run=run.record if run else None,
+        )
+        if result.merged_state is not None:
+            # Update in place so references the run holds into its state stay valid.
+            self.session_state.clear()
+            self.session_state.update(result.merged_state)
+        self._base_state = copy_json(self.session_state)
+        self._base_version = result.version
+        self._loaded = True
+
+    # -- the run lifecycle ----------------------------------------------------------------------------
+
+    def _run_workflow(self, *args: Any, **kwargs: Any) -> Any:
+        self.run_id = str(uuid.uuid4())
+        self.run_input = {"args": list(args), "kwargs": kwargs}
+        self.run_response = RunResponse(
+            run_id=self.run_id, session_id=self.session_id, workflow_id=self.workflow_id
+        )
+        self.cache_hit = None
+        tracker = RunTracker.start(self)
+        logger.debug("Workflow run start: %s", self.run_id)
+        try:
+            self.read_from_storage()
+            result = type(self).run(self, *args, **kwargs)
+        except BaseException as error:
+            self._finish(tracker, error)
+            raise
+        if isinstance(result, GeneratorType | collections.abc.Iterator):
+            self.run_response.content = ""
+            return self._stream(result, tracker)
+        if isinstance(result, RunResponse):
+            self._stamp(result)
+        elif result is not None:
+            logger.warning("Workflow.run() should only return RunResponse objects, got: %s", type(result))
+        self._finish(tracker, None)
+        return result if isinstance(result, RunResponse) else None
+
+    def _stamp(self, item: RunResponse) -> None:
+        item.run_id, item.session_id, item.workflow_id = self.run_id, self.session_id, self.workflow_id
+        if not isinstance(item.content, str):
+            return
+        if item.event == RunEvent.workflow_completed:
+            # The completed event carries the whole result; progress events are not output.
+            self.run_response.content = item.content
+        elif item.event == RunEvent.run_response:
+            self.run_response.content = (self.run_response.content or "") + item.content
+
+    def _stream(
+        self, result: collections.abc.Iterator[Any], tracker: RunTracker
+    ) -> collections.abc.Iterator[Any]:
+        try:
+            for item in result:
+                if isinstance(item, RunResponse):
+                    self._stamp(item)
+                    tracker.saw(item)
+                else:
+                    logger.warning(
+                        "Workflow.run() should only yield RunResponse objects, got: %s", type(item)
+                    )
+                yield item
+        except GeneratorExit:
+            # The consumer stopped reading: end the subclass's generator, then keep what it changed.
+            getattr(result, "close", lambda: None)()
+            self._finish(tracker, GeneratorExit())
+            raise
+        except BaseException as error:
+            self._finish(tracker, error)
+            raise
+        self._finish(tracker, None)
+
+    def _finish(self, tracker: RunTracker, error: BaseException | None) -> None:
+        """Save the state and record the run; a failed save fails a successful run loudly."""
+        tracker.end(self, error)
+        self.memory.add_run({"input": self.run_input, "response": self.run_response.to_dict()})
+        if self.storage is None:
+            return
+        try:
+            self._commit(run=tracker)
+        except Exception as save_error:
+            tracker.failed_to_save(save_error, unsaved_text(self.session_state))
+            if isinstance(save_error, StateConflictError):
+                save_error.unsaved_state = copy_json(self.session_state)
+            self._record_quietly(tracker)
+            if error is None:
+                raise
+            logger.error("Run %s failed and its state could not be saved either: %s", self.run_id, save_error)
+            error.add_note(f"The run's state was not saved: {save_error}")
+        logger.debug("Workflow run end: %s (%s)", self.run_id, tracker.record.status)
+
+    def _record_quietly(self, tracker: RunTracker) -> None:
+        try:
+            self.storage.record_run(tracker.record)  # type: ignore[union-attr]
+        except Exception:
+            logger.exception("Could not record run %s", self.run_id)

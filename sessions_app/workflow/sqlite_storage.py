@@ -1,0 +1,414 @@
+"""SqliteWorkflowStorage: sessions in one SQLite table, in phidata's and agno's layout.
+
+The table keeps upstream's columns (JSON as TEXT, epoch-second timestamps, the state under
+`session_data["session_state"]`), so phidata 2.7.10 reads files we write and we open tables
+phidata or agno wrote in place. We add one column, `wfsite_version`, bumped on every write; a
+trigger bumps it when an upstream library (which does not know the column) updates a row, so a
+version check also notices their writes. Runs are recorded in a side table `<table>_runs`
+instead of upstream's ever-growing `memory["runs"]`, so a session row holds only its state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sessions_app.workflow.errors import StorageBusyError, StorageError
+from sessions_app.workflow.sqlite_schema import JSON_COLUMNS, ensure_schema
+from sessions_app.workflow.state import Op, apply
+from sessions_app.workflow.storage import Commit, RunRecord, SessionMeta, WorkflowSession
+
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def dumps(value: Any) -> str:
+    """Encode JSON fast; fall back to the stdlib for what orjson refuses (integers over 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def loads(text: str | bytes | None) -> Any:
+    """Decode a JSON column; SQL NULL and upstream's 'null' text both mean None."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # Upstream wrote with json.dumps, which allows NaN and Infinity; orjson does not read them.
+        return json.loads(text)
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    message = str(error).lower()
+    return "locked" in message or "busy" in message
+
+
+class SqliteWorkflowStorage:
+    """Workflow sessions in a SQLite table, safe for concurrent runs in threads and processes."""
+
+    def __init__(
+        self,
+        table_name: str,
+        db_url: str | None = None,
+        db_file: str | os.PathLike[str] | None = None,
+        *,
+        busy_timeout: float = 5.0,
+        busy_retries: int = 3,
+    ) -> None:
+        if not _TABLE_NAME.match(table_name):
+            raise ValueError(
+                f"table_name must be a plain SQL identifier (letters, digits, _), not {table_name!r}"
+            )
+        self.table_name = table_name
+        self.busy_timeout = busy_timeout
+        self.busy_retries = busy_retries
+        self.db_file, self._target, self._uri = self._resolve_target(db_url, db_file)
+        self._local = threading.local()
+        self._schema_lock = threading.Lock()
+        self._columns: frozenset[str] | None = None
+        self._extras: dict[tuple[str, int], dict[str, Any]] = {}
+
+    @staticmethod
+    def _resolve_target(db_url: str | None, db_file: Any) -> tuple[Path | None, str, bool]:
+        if db_file is None and db_url is not None:
+            if not db_url.startswith("sqlite:///"):
+                raise ValueError(f"db_url must be a sqlite:/// URL, not {db_url!r}")
+            db_file = db_url.removeprefix("sqlite:///")
+        if db_file is None:
+            # Shared-cache memory so every thread's connection sees the same database.
+            return None, f"file:wfsite-{uuid.uuid4().hex}?mode=memory&cache=shared", True
+        path = Path(db_file).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path, str(path), False
+
+    # -- connections and transactions -------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = sqlite3.connect(
+                self._target, timeout=self.busy_timeout, isolation_level=None, uri=self._uri
+            )
+            if self.db_file is not None:
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        if self._columns is None:
+            with self._schema_lock:
+                if self._columns is None:
+                    self._columns = self._transaction(lambda c: ensure_schema(c, self.table_name), conn)
+        return conn
+
+    def _transaction(self, body: Any, conn: sqlite3.Connection | None = None) -> Any:
+        """Run `body(conn)` in a write transaction, retrying a bounded number of times while locked."""
+        for attempt in range(self.busy_retries + 1):
+            conn = conn or self._conn()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = body(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                return result
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error):
+                    raise StorageError(f"SQLite error on {self.table_name!r}: {error}") from error
+                if attempt == self.busy_retries:
+                    raise StorageBusyError(
+                        f"{self._target} stayed locked by other writers after {attempt + 1} tries "
+                        f"of {self.busy_timeout:g} s; nothing was written"
+                    ) from error
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    @property
+    def columns(self) -> frozenset[str]:
+        """Return the columns the table has (phidata's and agno's layouts differ)."""
+        self._conn()
+        assert self._columns is not None
+        return self._columns
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("{t}", f'"{self.table_name}"').replace("{runs}", f'"{self.table_name}_runs"')
+
+    # -- upstream's API -----------------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Create the table, or bring an upstream table up to date in place."""
+        self._conn()
+
+    def read(self, session_id: str, user_id: str | None = None) -> WorkflowSession | None:
+        """Return the stored session, or None."""
+        conn = self._conn()
+        cols = sorted(self.columns)
+        sql = self._q(f"SELECT {', '.join(cols)} FROM {{t}} WHERE session_id = ?")
+        params: list[Any] = [session_id]
+        if user_id:
+            sql += " AND user_id = ?"
+            params.append(user_id)
+        row = conn.execute(sql, params).fetchone()
+        return None if row is None else self._session(dict(zip(cols, row, strict=True)))
+
+    def _session(self, row: dict[str, Any]) -> WorkflowSession:
+        values = {k: (loads(v) if k in JSON_COLUMNS else v) for k, v in row.items()}
+        values["version"] = values.pop("wfsite_version", 0) or 0
+        session = WorkflowSession(
+            **{k: v for k, v in values.items() if k in WorkflowSession.__dataclass_fields__}
+        )
+        self._remember_extras(session.session_id, session.version, session.session_data)
+        return session
+
+    def _remember_extras(self, session_id: str, version: int, session_data: dict[str, Any] | None) -> None:
+        # What session_data holds besides the state is unchanged while the version is, so a commit
+        # at that version can rebuild session_data without reading and parsing the whole row again.
+        if len(self._extras) > 1024:
+            self._extras.clear()
+        extras = {k: v for k, v in (session_data or {}).items() if k != "session_state"}
+        self._extras[(session_id, version)] = extras
+
+    def upsert(self, session: WorkflowSession) -> WorkflowSession | None:
+        """Write the whole session, last writer wins (upstream's semantics; the engine uses commit)."""
+
+        def body(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                self._q("SELECT wfsite_version FROM {t} WHERE session_id = ?"), (session.session_id,)
+            )
+            found = row.fetchone()
+            version = (found[0] if found else 0) + 1
+            values = {
+                k: getattr(session, k) for k in WorkflowSession.__dataclass_fields__ if k in self.columns
+            }
+            values.update(wfsite_version=version, updated_at=int(time.time()) if found else None)
+            values["created_at"] = values.get("created_at") or int(time.time())
+            self._write_row(conn, values, insert=found is None)
+
+        self._transaction(body)
+        return self.read(session.session_id)
+
+    def _write_row(self, conn: sqlite3.Connection, values: dict[str, Any], *, insert: bool) -> None:
+        values = {k: (dumps(v) if k in JSON_COLUMNS and v is not None else v) for k, v in values.items()}
+        if insert:
+            names = ", ".join(values)
+            marks = ", ".join("?" * len(values))
+            conn.execute(self._q(f"INSERT INTO {{t}} ({names}) VALUES ({marks})"), list(values.values()))
+            return
+        session_id = values.pop("session_id")
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        conn.execute(
+            self._q(f"UPDATE {{t}} SET {assignments} WHERE session_id = ?"), [*values.values(), session_id]
+        )
+
+    def delete_session(self, session_id: str | None = None) -> None:
+        """Delete a session and its run history."""
+        if session_id is None:
+            return
+
+        def body(conn: sqlite3.Connection) -> None:
+            conn.execute(self._q("DELETE FROM {t} WHERE session_id = ?"), (session_id,))
+            conn.execute(self._q("DELETE FROM {runs} WHERE session_id = ?"), (session_id,))
+
+        self._transaction(body)
+
+    def get_all_session_ids(self, user_id: str | None = None, workflow_id: str | None = None) -> list[str]:
+        """Return session ids, newest created first, as upstream orders them."""
+        where, params = self._filters(user_id, workflow_id)
+        sql = self._q(f"SELECT session_id FROM {{t}}{where} ORDER BY created_at DESC")
+        return [row[0] for row in self._conn().execute(sql, params)]
+
+    def get_all_sessions(
+        self, user_id: str | None = None, workflow_id: str | None = None
+    ) -> list[WorkflowSession]:
+        """Return whole sessions, newest created first."""
+        cols = sorted(self.columns)
+        where, params = self._filters(user_id, workflow_id)
+        sql = self._q(f"SELECT {', '.join(cols)} FROM {{t}}{where} ORDER BY created_at DESC")
+        return [self._session(dict(zip(cols, row, strict=True))) for row in self._conn().execute(sql, params)]
+
+    def list_sessions(self, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """Return the most recently updated sessions without loading their state."""
+        sql = self._q(
+            "SELECT session_id, workflow_id, user_id, created_at, coalesce(updated_at, created_at), "
+            "wfsite_version, length(session_data) FROM {t} "
+            "ORDER BY coalesce(updated_at, created_at) DESC LIMIT ? OFFSET ?"
+        )
+        keys = ("session_id", "workflow_id", "user_id", "created_at", "updated_at", "version", "size")
+        return [dict(zip(keys, row, strict=True)) for row in self._conn().execute(sql, (limit, offset))]
+
+    def _filters(self, user_id: str | None, workflow_id: str | None) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        if user_id:
+            clauses.append("user_id = ?")
+            params.append(user_id)
+        if workflow_id is not None:
+            clauses.append("workflow_id = ?")
+            params.append(workflow_id)
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def drop(self) -> None:
+        """Drop the table and its run history."""
+        self._transaction(
+            lambda c: c.executescript(self._q("DROP TABLE IF EXISTS {t}; DROP TABLE IF EXISTS {runs};"))
+        )
+        self._columns = None
+
+    # -- the engine's API ---------------------------------------------------------------------------
+
+    def commit(
+        self,
+        *,
+        meta: SessionMeta,
+        base_version: int,
+        ops: list[Op],
+        state: dict[str, Any],
+        run: RunRecord | None = None,
+    ) -> Commit:
+        """Write a run's changes made at `base_version`, merging them onto newer writes if any."""
+        return self._transaction(lambda conn: self._commit(conn, meta, base_version, ops, state, run))
+
+    def _commit(
+        self,
+        conn: sqlite3.Connection,
+        meta: SessionMeta,
+        base_version: int,
+        ops: list[Op],
+        state: dict[str, Any],
+        run: RunRecord | None,
+    ) -> Commit:
+        sid = meta.session_id
+        found = conn.execute(
+            self._q("SELECT wfsite_version FROM {t} WHERE session_id = ?"), (sid,)
+        ).fetchone()
+        commit = Commit(version=base_version, ops=ops)
+        if found is None:
+            # Deleted since the run loaded it: only the run's own changes survive the deletion.
+            new_state = state if base_version == 0 else apply({}, ops)
+            commit.merged_state = None if base_version == 0 else new_state
+            commit.version = base_version + 1
+            self._insert(conn, meta, new_state, commit.version)
+            commit.wrote_state = True
+        elif found[0] == base_version:
+            extras = self._extras.get((sid, base_version))
+            if ops or meta.session_name is not None:
+                if extras is None:
+                    extras = self._read_session_data(conn, sid)
+                    extras.pop("session_state", None)
+                commit.version = base_version + 1
+                self._update(conn, meta, extras, state, commit.version)
+                commit.wrote_state = True
+        else:
+            session_data = self._read_session_data(conn, sid)
+            latest = session_data.pop("session_state", None)
+            merged = apply(latest if isinstance(latest, dict) else {}, ops)
+            commit.merged_state, commit.version = merged, found[0]
+            if ops:
+                commit.version = found[0] + 1
+                self._update(conn, meta, session_data, merged, commit.version)
+                commit.wrote_state = True
+        if run is not None:
+            run.state_version = commit.version
+            self._insert_run(conn, run)
+        return commit
+
+    def _read_session_data(self, conn: sqlite3.Connection, sid: str) -> dict[str, Any]:
+        row = conn.execute(self._q("SELECT session_data FROM {t} WHERE session_id = ?"), (sid,)).fetchone()
+        data = loads(row[0]) if row else None
+        return data if isinstance(data, dict) else {}
+
+    def _session_data(
+        self, meta: SessionMeta, extras: dict[str, Any], state: dict[str, Any]
+    ) -> dict[str, Any]:
+        data = {**extras, "session_state": state}
+        if meta.session_name is not None:
+            data["session_name"] = meta.session_name
+        return data
+
+    def _insert(
+        self, conn: sqlite3.Connection, meta: SessionMeta, state: dict[str, Any], version: int
+    ) -> None:
+        now = int(time.time())
+        values: dict[str, Any] = {
+            "session_id": meta.session_id,
+            "workflow_id": meta.workflow_id,
+            "user_id": meta.user_id,
+            "workflow_data": {"name": meta.workflow_name} if meta.workflow_name else None,
+            "session_data": self._session_data(meta, {}, state),
+            "created_at": now,
+            "updated_at": now,
+            "wfsite_version": version,
+        }
+        self._write_row(conn, {k: v for k, v in values.items() if k in self.columns}, insert=True)
+        self._remember_extras(meta.session_id, version, values["session_data"])
+
+    def _update(
+        self,
+        conn: sqlite3.Connection,
+        meta: SessionMeta,
+        extras: dict[str, Any],
+        state: dict[str, Any],
+        version: int,
+    ) -> None:
+        data = self._session_data(meta, extras, state)
+        conn.execute(
+            self._q(
+                "UPDATE {t} SET session_data = ?, wfsite_version = ?, updated_at = ?, "
+                "user_id = coalesce(user_id, ?) WHERE session_id = ?"
+            ),
+            (dumps(data), version, int(time.time()), meta.user_id, meta.session_id),
+        )
+        self._remember_extras(meta.session_id, version, data)
+
+    def record_run(self, run: RunRecord) -> None:
+        """Record a run that did not commit state (its write failed)."""
+        self._transaction(lambda conn: self._insert_run(conn, run))
+
+    def _insert_run(self, conn: sqlite3.Connection, run: RunRecord) -> None:
+        conn.execute(
+            self._q(
+                "INSERT OR REPLACE INTO {runs} (run_id, session_id, workflow_id, status, input, output, error, "
+                "cache_hit, started_at, ended_at, events, state_version, unsaved_state) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ),
+            (
+                run.run_id,
+                run.session_id,
+                run.workflow_id,
+                run.status,
+                json.dumps(run.input, default=repr),
+                run.output,
+                run.error,
+                int(run.cache_hit),
+                run.started_at,
+                run.ended_at,
+                run.events,
+                run.state_version,
+                run.unsaved_state,
+            ),
+        )
+
+    def get_runs(self, session_id: str) -> list[RunRecord]:
+        """Return a session's runs, oldest first."""
+        fields = list(RunRecord.__dataclass_fields__)
+        sql = self._q(
+            f"SELECT {', '.join(fields)} FROM {{runs}} WHERE session_id = ? ORDER BY started_at, rowid"
+        )
+        runs = []
+        for row in self._conn().execute(sql, (session_id,)):
+            values = dict(zip(fields, row, strict=True))
+            values["input"] = json.loads(values["input"] or "{}")
+            values["cache_hit"] = bool(values["cache_hit"])
+            runs.append(RunRecord(**values))
+        return runs

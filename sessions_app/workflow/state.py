@@ -1,0 +1,224 @@
+"""Session state as data: JSON checks, the changes a run made, and merging them onto newer state.
+
+A run loads the state at version N (the *base*), changes its own copy (the *local* state), and
+writes at the end. If someone else wrote version N+1 meanwhile, the run's changes are replayed
+onto the latest state instead of overwriting it: `diff(base, local)` lists the changes as `Op`s,
+and `apply(latest, ops)` replays them, refusing any op whose target the other side changed to
+something else (a true conflict). Lists that the run only appended to are replayed as appends, so
+two runs that each cache a post both keep theirs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sessions_app.workflow.errors import StateConflictError, StateNotSerializableError
+
+Path = tuple[str | int, ...]
+
+
+class _Missing:
+    """Marks a value that is absent (distinct from a stored JSON null)."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One change a run made: set a value, delete a key, or append items to a list."""
+
+    kind: Literal["set", "delete", "append"]
+    path: Path
+    value: Any = None
+    base: Any = field(default=MISSING, compare=False)
+
+
+def format_path(path: Path) -> str:
+    """Render a path the way a person would index into session_state."""
+    return "session_state" + "".join(f"[{part!r}]" for part in path)
+
+
+def check_json(value: Any, path: Path = ()) -> None:
+    """Raise StateNotSerializableError at the first value that would not survive a JSON round trip."""
+    if value is None or isinstance(value, str | bool | int):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise StateNotSerializableError(path, value, "NaN and infinity are not valid JSON")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise StateNotSerializableError(
+                    (*path, key), value, f"keys must be strings, not {type(key).__name__}"
+                )
+            check_json(item, (*path, key))
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_json(item, (*path, index))
+        return
+    raise StateNotSerializableError(path, value)
+
+
+def copy_json(value: Any) -> Any:
+    """Copy the containers of a JSON value; strings and numbers are immutable and shared."""
+    if isinstance(value, dict):
+        return {key: copy_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [copy_json(item) for item in value]
+    return value
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """Compare as JSON values, so True and 1 are different (Python's == says they are equal)."""
+    if a is b:
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b and not (isinstance(a, dict | list | tuple) or isinstance(b, dict | list | tuple))
+
+
+def diff(base: Any, local: Any, path: Path = ()) -> list[Op]:
+    """List the ops that turn `base` into `local`."""
+    if isinstance(base, dict) and isinstance(local, dict):
+        ops: list[Op] = []
+        for key, value in local.items():
+            if key in base:
+                ops.extend(diff(base[key], value, (*path, key)))
+            else:
+                ops.extend(_diff_new(value, (*path, key)))
+        ops.extend(Op("delete", (*path, key), None, value) for key, value in base.items() if key not in local)
+        return ops
+    if isinstance(base, list) and isinstance(local, list | tuple):
+        return _diff_list(base, local, path)
+    if json_equal(base, local):
+        return []
+    return [Op("set", path, local, base)]
+
+
+def _diff_new(value: Any, path: Path) -> list[Op]:
+    """Ops for a key the base did not have.
+
+    A new list is an append and a new dict is its keys, so two runs that each do
+    `state.setdefault("blog_posts", []).append(...)` both keep their items.
+    """
+    if isinstance(value, list | tuple) and value:
+        return [Op("append", path, list(value), MISSING)]
+    if isinstance(value, dict) and value:
+        return [op for key, item in value.items() for op in _diff_new(item, (*path, key))]
+    return [Op("set", path, value, MISSING)]
+
+
+def _diff_list(base: list[Any], local: list[Any] | tuple[Any, ...], path: Path) -> list[Op]:
+    n = len(base)
+    if len(local) > n and json_equal(base, local[:n]):
+        return [Op("append", path, list(local[n:]), base)]
+    if len(local) == n:
+        ops: list[Op] = []
+        for index, (old, new) in enumerate(zip(base, local, strict=True)):
+            ops.extend(diff(old, new, (*path, index)))
+        return ops
+    return [Op("set", path, local, base)]
+
+
+def get_at(state: Any, path: Path) -> Any:
+    """Return the value at `path`, or MISSING."""
+    node = state
+    for part in path:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return MISSING
+    return node
+
+
+def apply(state: dict[str, Any], ops: list[Op], *, force: bool = False) -> dict[str, Any]:
+    """Replay `ops` onto `state` in place and return it; raise StateConflictError on a true conflict.
+
+    With `force`, the ops win over whatever `state` holds (used for values given to the constructor,
+    which upstream also lets win). Nothing is changed when any op conflicts.
+    """
+    conflicts = [] if force else [op.path for op in ops if _conflicts(state, op)]
+    if conflicts:
+        raise StateConflictError(conflicts)
+    for op in ops:
+        if not _apply_one(state, op) and not force:
+            raise StateConflictError([op.path])
+    return state
+
+
+def _conflicts(state: dict[str, Any], op: Op) -> bool:
+    current = get_at(state, op.path)
+    if op.kind == "append":
+        return current is not MISSING and not isinstance(current, list)
+    if current is MISSING:
+        # Deleting what is already gone is fine; setting a key the other side removed is not,
+        # unless it was absent in the base as well (then both sides agree it is new).
+        return op.kind == "set" and op.base is not MISSING
+    if op.kind == "set" and (json_equal(current, op.value) or _same_empty_container(op, current)):
+        return False
+    return not json_equal(current, op.base)
+
+
+def _same_empty_container(op: Op, current: Any) -> bool:
+    # Both sides created the same (empty) container: keep whatever the other side put in it.
+    return op.base is MISSING and op.value in ([], {}) and type(current) is type(op.value)
+
+
+def _apply_one(state: dict[str, Any], op: Op) -> bool:
+    """Apply one op; return False when its parent cannot be reached (a list index that is gone)."""
+    parent: Any = state
+    for depth, part in enumerate(op.path[:-1]):
+        child = get_at(parent, (part,))
+        if child is MISSING:
+            if not isinstance(parent, dict) or not isinstance(op.path[depth + 1], str):
+                return False
+            child = parent[part] = {}
+        parent = child
+    if not op.path:
+        return _apply_root(state, op)
+    key = op.path[-1]
+    if isinstance(parent, list) and not (isinstance(key, int) and 0 <= key < len(parent)):
+        return False
+    if not isinstance(parent, dict | list):
+        return False
+    if op.kind == "delete":
+        if get_at(parent, (key,)) is not MISSING:
+            del parent[key]
+    elif op.kind == "append":
+        current = get_at(parent, (key,))
+        if current is MISSING:
+            parent[key] = copy_json(op.value)
+        else:
+            current.extend(copy_json(op.value))
+    elif not _same_empty_container(op, get_at(parent, (key,))):
+        parent[key] = copy_json(op.value)
+    return True
+
+
+def _apply_root(state: dict[str, Any], op: Op) -> bool:
+    if op.kind != "set" or not isinstance(op.value, dict):
+        return False
+    state.clear()
+    state.update(copy_json(op.value))
+    return True

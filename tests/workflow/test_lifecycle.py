@@ -1,0 +1,195 @@
+"""The run lifecycle: what is saved when a run ends, fails, is abandoned, or clears its state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from collections.abc import Iterator
+
+import pytest
+
+from sessions_app.workflow import (
+    RunEvent,
+    RunResponse,
+    SqliteWorkflowStorage,
+    StateNotSerializableError,
+    Workflow,
+)
+from tests.workflow.conftest import Cacher
+
+
+def test_session_id_is_generated_when_not_given(storage: SqliteWorkflowStorage) -> None:
+    a, b = Cacher(storage=storage), Cacher(storage=storage)
+    assert a.session_id
+    assert b.session_id
+    assert a.session_id != b.session_id
+
+
+def test_run_that_raises_keeps_its_state_changes_and_is_recorded_failed(
+    storage: SqliteWorkflowStorage,
+) -> None:
+    workflow = Cacher(session_id="s", storage=storage)
+    with pytest.raises(RuntimeError, match="model failed"):
+        list(workflow.run(topic="t", fail=True))
+
+    # Upstream writes only after the generator is exhausted, so this post was lost there.
+    assert storage.read("s").session_state == {"blog_posts": [{"topic": "t", "blog_post": "post t"}]}
+    [run] = storage.get_runs("s")
+    assert run.status == "failed"
+    assert "RuntimeError: model failed on t" in run.error
+
+
+def test_run_whose_consumer_stops_keeps_its_state_and_is_recorded_cancelled(
+    storage: SqliteWorkflowStorage,
+) -> None:
+    workflow = Cacher(session_id="s", storage=storage)
+    stream = workflow.run(topic="t")
+    next(stream)
+    next(stream)  # the post is in session_state now, the run is not finished
+    stream.close()
+
+    assert storage.read("s").session_state["blog_posts"][0]["topic"] == "t"
+    [run] = storage.get_runs("s")
+    assert run.status == "cancelled"
+
+
+def test_abandoned_generator_is_saved_when_collected(storage: SqliteWorkflowStorage) -> None:
+    stream = Cacher(session_id="s", storage=storage).run(topic="t")
+    next(stream)
+    next(stream)
+    del stream
+
+    assert storage.read("s").session_state["blog_posts"][0]["topic"] == "t"
+    assert storage.get_runs("s")[0].status == "cancelled"
+
+
+class Raising(Workflow):
+    def run(self, value: str) -> RunResponse:
+        self.session_state["value"] = value
+        raise ValueError("boom")
+
+
+def test_non_generator_run_that_raises_keeps_state(storage: SqliteWorkflowStorage) -> None:
+    with pytest.raises(ValueError, match="boom"):
+        Raising(session_id="s", storage=storage).run(value="kept")
+    assert storage.read("s").session_state == {"value": "kept"}
+    assert storage.get_runs("s")[0].status == "failed"
+
+
+class Returning(Workflow):
+    def run(self, topic: str) -> RunResponse:
+        self.session_state["last"] = topic
+        return RunResponse(content=f"about {topic}", event=RunEvent.workflow_completed)
+
+
+def test_run_returning_a_response(storage: SqliteWorkflowStorage) -> None:
+    workflow = Returning(session_id="s", storage=storage)
+    response = workflow.run(topic="x")
+    assert response.content == "about x"
+    assert response.run_id == workflow.run_id
+    assert storage.read("s").session_state == {"last": "x"}
+    assert storage.get_runs("s")[0].output == "about x"
+
+
+class Storing(Workflow):
+    value: object = None
+
+    def run(self) -> Iterator[RunResponse]:
+        self.session_state["ok"] = "fine"
+        self.session_state["nested"] = {"items": [1, {"when": self.value}]}
+        yield RunResponse(content="done")
+
+
+@pytest.mark.parametrize(
+    ("value", "type_name"),
+    [
+        (dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "datetime"),
+        (decimal.Decimal("1.5"), "Decimal"),
+        ({1, 2}, "set"),
+        (object(), "object"),
+        (float("nan"), "NaN"),
+    ],
+)
+def test_non_json_value_fails_loudly_naming_the_key_path(
+    storage: SqliteWorkflowStorage, value: object, type_name: str
+) -> None:
+    list(Storing(session_id="s", storage=storage, value="2026-01-01").run())
+    before = storage.read("s")
+
+    workflow = Storing(session_id="s", storage=storage, value=value)
+    with pytest.raises(StateNotSerializableError) as caught:
+        list(workflow.run())
+
+    message = str(caught.value)
+    assert "session_state['nested']['items'][1]['when']" in message
+    assert type_name in message
+    after = storage.read("s")
+    assert after.session_state == before.session_state
+    assert after.version == before.version
+    failed = storage.get_runs("s")[-1]
+    assert failed.status == "failed"
+    assert "session_state['nested']['items'][1]['when']" in failed.error
+    assert "when" in failed.unsaved_state  # the state a person would need is kept with the run
+
+
+def test_non_string_keys_are_refused(storage: SqliteWorkflowStorage) -> None:
+    workflow = Cacher(session_id="s", storage=storage)
+    workflow.session_state[1] = "one"  # type: ignore[index]
+    with pytest.raises(StateNotSerializableError, match=r"session_state\[1\]: keys must be strings"):
+        workflow.write_to_storage()
+
+
+class Clearing(Workflow):
+    def run(self, how: str) -> Iterator[RunResponse]:
+        if how == "empty":
+            self.session_state.clear()
+        elif how == "reassign":
+            self.session_state = {}
+        elif how == "delete":
+            del self.session_state["blog_posts"]
+        yield RunResponse(content="cleared")
+
+
+@pytest.mark.parametrize("how", ["empty", "reassign", "delete"])
+def test_clearing_clears_storage_and_stays_cleared(storage: SqliteWorkflowStorage, how: str) -> None:
+    list(Cacher(session_id="s", storage=storage).run(topic="old"))
+    list(Clearing(session_id="s", storage=storage).run(how=how))
+
+    assert "blog_posts" not in storage.read("s").session_state
+    # A later run (new instance, or one that had loaded the post before) does not bring it back.
+    events = list(Cacher(session_id="s", storage=storage).run(topic="new"))
+    assert events[-1].content == "post new"
+    assert [p["topic"] for p in storage.read("s").session_state["blog_posts"]] == ["new"]
+
+
+def test_write_to_storage_saves_at_once_and_read_from_storage_reloads(storage: SqliteWorkflowStorage) -> None:
+    workflow = Cacher(session_id="s", storage=storage)
+    workflow.session_state["draft"] = "half"
+    workflow.write_to_storage()
+    assert storage.read("s").session_state == {"draft": "half"}
+
+    other = Cacher(session_id="s", storage=storage)
+    other.read_from_storage()
+    other.session_state["draft"] = "whole"
+    other.write_to_storage()
+    workflow.read_from_storage()
+    assert workflow.session_state == {"draft": "whole"}
+
+
+def test_constructor_state_wins_over_stored_values_as_upstream(storage: SqliteWorkflowStorage) -> None:
+    list(Cacher(session_id="s", storage=storage).run(topic="a"))
+    workflow = Cacher(session_id="s", storage=storage, session_state={"mode": "fast"})
+    list(workflow.run(topic="a"))
+    assert storage.read("s").session_state["mode"] == "fast"
+    assert storage.read("s").session_state["blog_posts"][0]["topic"] == "a"
+
+
+def test_unknown_constructor_argument_is_an_error() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'sesion_id'"):
+        Cacher(sesion_id="typo")
+
+
+def test_workflow_without_storage_runs_in_memory() -> None:
+    workflow = Cacher()
+    list(workflow.run(topic="a"))
+    assert next(iter(workflow.run(topic="a"))).event == "WorkflowCompleted"
