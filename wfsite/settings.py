@@ -140,3 +140,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"wfsite": {"handlers": ["console"], "level": os.environ.get("WFSITE_LOG_LEVEL", "INFO")}},
 }
+
+# -- wfsite ---------------------------------------------------------------------------------------
+# A running run sends a heartbeat this often; one silent for WFSITE_HEARTBEAT_TIMEOUT is failed.
+WFSITE_HEARTBEAT_INTERVAL = float(os.environ.get("WFSITE_HEARTBEAT_INTERVAL", "5"))
+WFSITE_HEARTBEAT_TIMEOUT = float(os.environ.get("WFSITE_HEARTBEAT_TIMEOUT", "30"))
+# Workflow classes the dashboard can run, by dotted path; the first is the default.
+WFSITE_WORKFLOWS = env_list("WFSITE_WORKFLOWS", ["sessions_app.workflow.BlogPostGenerator"])

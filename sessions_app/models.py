@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class WorkflowSessionQuerySet(models.QuerySet["WorkflowSession"]):
+    def for_list(self) -> WorkflowSessionQuerySet:
+        """Select what the session list shows, never the state itself."""
+        return self.defer("session_state", "list_keys")
+
+    def recently_updated(self) -> WorkflowSessionQuerySet:
+        """Order by last update, newest first."""
+        return self.order_by("-updated_at", "-id")
+
+
+class WorkflowSession(models.Model):
+    """One session_id's state, split so that caches grow by rows, not by rewriting a document.
+
+    A workflow's state is a JSON object. Its top-level values that are lists (the blog-post
+    cache is one) are stored one element per `StateEntry` row, in order; everything else stays
+    in `session_state`. Appending a cached post then inserts one row instead of rewriting every
+    post, a cached entry is found by an indexed lookup, and the list page reads only this row's
+    small columns. `list_keys` names the keys held as rows (in the state's key order) so an empty
+    list is kept as an empty list. Read the whole state with `selectors.session_state_get`.
+
+    `version` goes up by one on every change of the state; a write that was prepared at an older
+    version is merged (see `sessions_app.workflow.state`) instead of overwriting.
+    """
+
+    session_id = models.CharField(max_length=255, unique=True)
+    workflow = models.CharField(max_length=200, db_index=True)
+    user_id = models.CharField(max_length=255, blank=True, default="")
+    name = models.CharField(max_length=200, blank=True, default="")
+    session_state = models.JSONField(default=dict, blank=True)
+    list_keys = models.JSONField(default=list, blank=True)
+    version = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    # Kept up to date on every write so the list page needs no joins or aggregates.
+    state_size = models.PositiveBigIntegerField(default=0)
+    cache_entries = models.PositiveIntegerField(default=0)
+    run_count = models.PositiveIntegerField(default=0)
+    last_run_status = models.CharField(max_length=16, blank=True, default="")
+
+    objects = WorkflowSessionQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["-updated_at", "-id"], name="session_recent_idx"),
+            models.Index(fields=["workflow", "-updated_at"], name="session_workflow_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.session_id
+
+
+class StateEntry(models.Model):
+    """One element of a list in a session's state; `lookup_key` is its normalised topic, if any."""
+
+    session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="entries")
+    key = models.CharField(max_length=255)
+    position = models.PositiveIntegerField()
+    value = models.JSONField()
+    lookup_key = models.CharField(max_length=500, blank=True, default="")
+    size = models.PositiveIntegerField(default=0)
+    hits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "key", "position"], name="entry_unique_position"),
+        ]
+        indexes = [models.Index(fields=["session", "key", "lookup_key"], name="entry_lookup_idx")]
+        ordering = ["session", "key", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.key}[{self.position}]"
+
+
+class WorkflowRunQuerySet(models.QuerySet["WorkflowRun"]):
+    def active(self) -> WorkflowRunQuerySet:
+        """Runs that are queued or running."""
+        return self.filter(status__in=[WorkflowRun.Status.QUEUED, WorkflowRun.Status.RUNNING])
+
+    def stale(self, *, now: timezone.datetime | None = None, after: timedelta | None = None) -> WorkflowRunQuerySet:
+        """Running runs whose worker has not sent a heartbeat within `after`."""
+        now = now or timezone.now()
+        after = after or timedelta(seconds=settings.WFSITE_HEARTBEAT_TIMEOUT)
+        return self.filter(status=WorkflowRun.Status.RUNNING, heartbeat_at__lt=now - after)
+
+
+class WorkflowRun(models.Model):
+    """One run of a workflow on a session, from the form (or the engine) to its end."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+
+    run_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="runs")
+    workflow = models.CharField(max_length=200)
+    inputs = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    cache_hit = models.BooleanField(default=False)
+    # Runs for the same session and key (the normalised topic) share one generation.
+    flight_key = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    output = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    unsaved_state = models.TextField(blank=True, default="")
+    state_version = models.PositiveBigIntegerField(null=True, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="workflow_runs"
+    )
+    task_id = models.CharField(max_length=64, blank=True, default="")
+
+    objects = WorkflowRunQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["session", "-created_at"], name="run_session_recent_idx"),
+            models.Index(fields=["session", "flight_key", "status"], name="run_flight_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow} run {self.run_id}"
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the run has ended, well or not."""
+        return self.status in self.FINISHED
+
+    @property
+    def duration(self) -> timedelta | None:
+        """Wall time from start to end, once both are known."""
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    def mark_running(self, *, now: timezone.datetime | None = None) -> None:
+        """Record that a worker picked the run up."""
+        now = now or timezone.now()
+        self.status, self.started_at, self.heartbeat_at = self.Status.RUNNING, now, now
+        self.save(update_fields=["status", "started_at", "heartbeat_at"])
+
+    def mark_finished(self, status: str, *, error: str = "", now: timezone.datetime | None = None) -> None:
+        """Record how the run ended."""
+        self.status, self.error = status, error
+        self.finished_at = now or timezone.now()
+        self.save(update_fields=["status", "error", "finished_at"])
+
+    def mark_failed(self, error: str) -> None:
+        """Record that the run failed, with a message a person can read."""
+        self.mark_finished(self.Status.FAILED, error=error)
+
+
+class RunEvent(models.Model):
+    """One event a run yielded, in order; read-only once written (the event stream tails these)."""
+
+    run = models.ForeignKey(WorkflowRun, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    event = models.CharField(max_length=64)
+    content = models.TextField(blank=True, default="")
+    data = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "seq"], name="event_unique_seq")]
+        ordering = ["run", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}#{self.seq} {self.event}"
+
+
+class StateChange(models.Model):
+    """One change of a session's state: who or what made it, and the ops that made it."""
+
+    class Source(models.TextChoices):
+        RUN = "run"
+        EDIT = "edit"
+        CLEAR = "clear"
+        RESTORE = "restore"
+        IMPORT = "import"
+
+    session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="changes")
+    version = models.PositiveBigIntegerField()
+    source = models.CharField(max_length=16, choices=Source.choices)
+    ops = models.JSONField(default=list)
+    summary = models.CharField(max_length=500, blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="state_changes"
+    )
+    run = models.ForeignKey(WorkflowRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["session", "version"], name="change_unique_version")]
+        ordering = ["session", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} v{self.version} ({self.source})"
