@@ -6,6 +6,7 @@ It imports nothing from Django, so it runs in a plain Python script.
 from __future__ import annotations
 
 from sessions_app.workflow.base import Workflow, WorkflowMemory
+from sessions_app.workflow.blog_post_generator import BlogEvent, BlogPostGenerator
 from sessions_app.workflow.errors import (
     StateConflictError,
     StateNotSerializableError,
@@ -22,6 +23,8 @@ from sessions_app.workflow.storage import RunRecord, WorkflowSession, WorkflowSt
 SqlWorkflowStorage = SqliteWorkflowStorage
 
 __all__ = [
+    "BlogEvent",
+    "BlogPostGenerator",
     "RunEvent",
     "RunRecord",
     "RunResponse",

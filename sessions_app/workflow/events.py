@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
 
@@ -44,7 +44,7 @@ class RunResponse:
     created_at: int = field(default_factory=lambda: int(time.time()))
 
     def __post_init__(self) -> None:
-        if isinstance(self.event, RunEvent):
+        if isinstance(self.event, Enum):
             # Keep the plain string, as upstream does; RunEvent compares equal to it either way.
             self.event = self.event.value
 
