@@ -89,7 +89,9 @@ class WorkflowRunQuerySet(models.QuerySet["WorkflowRun"]):
         """Runs that are queued or running."""
         return self.filter(status__in=[WorkflowRun.Status.QUEUED, WorkflowRun.Status.RUNNING])
 
-    def stale(self, *, now: timezone.datetime | None = None, after: timedelta | None = None) -> WorkflowRunQuerySet:
+    def stale(
+        self, *, now: timezone.datetime | None = None, after: timedelta | None = None
+    ) -> WorkflowRunQuerySet:
         """Running runs whose worker has not sent a heartbeat within `after`."""
         now = now or timezone.now()
         after = after or timedelta(seconds=settings.WFSITE_HEARTBEAT_TIMEOUT)
@@ -125,7 +127,11 @@ class WorkflowRun(models.Model):
     unsaved_state = models.TextField(blank=True, default="")
     state_version = models.PositiveBigIntegerField(null=True, blank=True)
     started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="workflow_runs"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="workflow_runs",
     )
     task_id = models.CharField(max_length=64, blank=True, default="")
 
@@ -203,9 +209,15 @@ class StateChange(models.Model):
     ops = models.JSONField(default=list)
     summary = models.CharField(max_length=500, blank=True, default="")
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="state_changes"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="state_changes",
     )
-    run = models.ForeignKey(WorkflowRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes")
+    run = models.ForeignKey(
+        WorkflowRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -260,9 +260,12 @@ class SqliteWorkflowStorage:
 
     def drop(self) -> None:
         """Drop the table and its run history."""
-        self._transaction(
-            lambda c: c.executescript(self._q("DROP TABLE IF EXISTS {t}; DROP TABLE IF EXISTS {runs};"))
-        )
+
+        def body(conn: sqlite3.Connection) -> None:
+            conn.execute(self._q("DROP TABLE IF EXISTS {t}"))
+            conn.execute(self._q("DROP TABLE IF EXISTS {runs}"))
+
+        self._transaction(body)
         self._columns = None
 
     # -- the engine's API ---------------------------------------------------------------------------

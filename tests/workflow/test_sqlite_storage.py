@@ -1,0 +1,205 @@
+"""SqliteWorkflowStorage: upstream's methods, the file's settings, and files shared with phidata and agno."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from sessions_app.workflow import (
+    RunEvent,
+    SqliteWorkflowStorage,
+    SqlWorkflowStorage,
+    StorageBusyError,
+    WorkflowSession,
+)
+from tests.upstream import upstream_dbs as up
+from tests.workflow.conftest import Cacher, FakeWriter
+from tests.workflow.seeds import seed_001
+
+TABLE = "generate_blog_post_workflows"
+
+
+def test_creates_the_folder_and_uses_wal_with_a_busy_timeout(tmp_path: Path) -> None:
+    db_file = tmp_path / "deep" / "er" / "workflows.db"
+    storage = SqliteWorkflowStorage(table_name=TABLE, db_file=str(db_file), busy_timeout=7.5)
+    storage.create()
+
+    assert db_file.exists()
+    conn = storage._conn()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 7500
+    indexes = {row[1] for row in conn.execute(f"PRAGMA index_list({TABLE})")}
+    assert f"{TABLE}_wfsite_last_update" in indexes
+    plan = " ".join(
+        str(row)
+        for row in conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT session_id FROM {TABLE} ORDER BY coalesce(updated_at, created_at) DESC LIMIT 50"
+        )
+    )
+    assert "wfsite_last_update" in plan
+
+
+def test_db_url_and_alias(tmp_path: Path) -> None:
+    assert SqlWorkflowStorage is SqliteWorkflowStorage
+    storage = SqliteWorkflowStorage(table_name=TABLE, db_url=f"sqlite:///{tmp_path}/x.db")
+    storage.create()
+    assert (tmp_path / "x.db").exists()
+    with pytest.raises(ValueError, match="sqlite:///"):
+        SqliteWorkflowStorage(table_name=TABLE, db_url="postgres://x")
+    with pytest.raises(ValueError, match="plain SQL identifier"):
+        SqliteWorkflowStorage(table_name='x"; DROP TABLE y; --', db_file=tmp_path / "y.db")
+
+
+def test_upstream_methods(storage: SqliteWorkflowStorage) -> None:
+    for sid, user in [("a", "u1"), ("b", "u2"), ("c", "u1")]:
+        storage.upsert(
+            WorkflowSession(
+                session_id=sid, workflow_id="wf", user_id=user, session_data={"session_state": {"n": sid}}
+            )
+        )
+
+    assert storage.read("a").session_state == {"n": "a"}
+    assert storage.read("a", user_id="u2") is None
+    assert storage.read("missing") is None
+    assert sorted(storage.get_all_session_ids()) == ["a", "b", "c"]
+    assert sorted(storage.get_all_session_ids(user_id="u1")) == ["a", "c"]
+    assert storage.get_all_session_ids(workflow_id="other") == []
+    assert sorted(s.session_id for s in storage.get_all_sessions(user_id="u1")) == ["a", "c"]
+
+    again = storage.upsert(
+        WorkflowSession(session_id="a", workflow_id="wf", session_data={"session_state": {"n": 2}})
+    )
+    assert again.version == 2
+    assert again.session_state == {"n": 2}
+
+    storage.delete_session("b")
+    assert storage.read("b") is None
+    storage.drop()
+    assert storage.read("a") is None  # the table is made again on use, as upstream does
+
+
+def test_list_sessions_newest_first_without_loading_state(storage: SqliteWorkflowStorage) -> None:
+    for sid in ["old", "mid", "new"]:
+        list(Cacher(session_id=sid, storage=storage).run(topic=sid))
+        storage._conn().execute(
+            f"UPDATE {TABLE} SET updated_at = ? WHERE session_id = ?",
+            ({"old": 1, "mid": 2, "new": 3}[sid], sid),
+        )
+    rows = storage.list_sessions(limit=2)
+    assert [r["session_id"] for r in rows] == ["new", "mid"]
+    assert rows[0]["size"] > 0
+    assert "session_data" not in rows[0]
+
+
+def test_locked_database_is_retried_then_reported_with_nothing_written(db_file: Path) -> None:
+    storage = SqliteWorkflowStorage(table_name=TABLE, db_file=db_file, busy_timeout=0.05, busy_retries=2)
+    storage.create()
+    blocker = sqlite3.connect(db_file, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    workflow = Cacher(session_id="s", storage=storage)
+    workflow.session_state["x"] = 1
+    with pytest.raises(StorageBusyError, match="stayed locked by other writers after 3 tries"):
+        workflow.write_to_storage()
+    blocker.execute("ROLLBACK")
+    assert storage.read("s") is None
+
+    # Released within the retries: the write goes through.
+    blocker.execute("BEGIN IMMEDIATE")
+    threading.Timer(0.1, lambda: blocker.execute("ROLLBACK")).start()
+    workflow.storage = SqliteWorkflowStorage(
+        table_name=TABLE, db_file=db_file, busy_timeout=0.05, busy_retries=5
+    )
+    workflow.write_to_storage()
+    assert storage.read("s").session_state == {"x": 1}
+
+
+# -- files shared with upstream ------------------------------------------------------------------
+
+
+def test_opens_a_phidata_table_in_place_and_phidata_reads_what_we_write(
+    db_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    up.run_phidata_workflow(db_file, TABLE, "my-session-id", "AI agents", "post by phidata")
+    up.set_updated_at_null(db_file, TABLE, "my-session-id")
+    up.set_column_json_null_text(db_file, TABLE, "my-session-id", "user_data")
+
+    monkeypatch.chdir(db_file.parent.parent)  # the seed's db_file is tmp/workflows.db
+    seed_001.BlogPostGenerator.writer = FakeWriter("post by wfsite")
+    events = list(seed_001.create_workflow().run(topic="AI agents"))
+    assert [(e.event, e.content) for e in events] == [(RunEvent.workflow_completed, "post by phidata")]
+    list(seed_001.create_workflow().run(topic="Rust"))
+
+    state = up.read_state_with_phidata(db_file, TABLE, "my-session-id")
+    assert state == {
+        "blog_posts": [
+            {"topic": "AI agents", "blog_post": "post by phidata"},
+            {"topic": "Rust", "blog_post": "post by wfsite"},
+        ]
+    }
+    # phidata's own run on our file sees our post as cached.
+    again = up.run_phidata_workflow(db_file, TABLE, "my-session-id", "Rust", "unused")
+    assert [(e.event, e.content) for e in again] == [("WorkflowCompleted", "post by wfsite")]
+    assert "my-session-id" in up.list_session_ids_with_phidata(db_file, TABLE)
+
+
+def test_a_file_we_create_is_readable_by_phidata_and_agno(
+    storage: SqliteWorkflowStorage, db_file: Path
+) -> None:
+    workflow = Cacher(session_id="ours", storage=storage, user_id="u", session_name="Mine")
+    list(workflow.run(topic="é unicode ✓"))
+
+    assert up.read_state_with_phidata(db_file, TABLE, "ours") == workflow.session_state
+    assert up.read_session_with_phidata(db_file, TABLE, "ours")["session_data"]["session_name"] == "Mine"
+    assert up.read_state_with_agno(db_file, TABLE, "ours") == workflow.session_state
+    assert up.list_session_ids_with_phidata(db_file, TABLE) == ["ours"]
+
+
+def test_phidata_writes_after_ours_are_not_lost_by_our_next_run(
+    storage: SqliteWorkflowStorage, db_file: Path
+) -> None:
+    ours = Cacher(session_id="s", storage=storage)
+    list(ours.run(topic="a"))
+    up.run_phidata_workflow(db_file, TABLE, "s", "b", "post b by phidata")
+    ours.session_state["blog_posts"].append({"topic": "c", "blog_post": "post c"})
+    ours.write_to_storage()  # loaded before phidata wrote; the version trigger saw phidata's write
+
+    topics = [p["topic"] for p in storage.read("s").session_state["blog_posts"]]
+    assert topics == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("shape", ["list", "dict"])
+def test_opens_agno_tables_and_both_cache_shapes(db_file: Path, shape: str) -> None:
+    cache = (
+        up.blog_posts_list_cache([("x", "old"), ("y", "post y"), ("X", "newest x")])
+        if shape == "list"
+        else up.blog_posts_dict_cache({"x": "newest x", "y": "post y"})
+    )
+    up.make_agno_db(db_file, TABLE, [up.UpstreamSession("s", "wf", "u", cache)])
+    storage = SqliteWorkflowStorage(table_name=TABLE, db_file=db_file)
+
+    assert storage.read("s").session_state == cache
+    assert "user_data" not in storage.columns
+    from sessions_app.workflow import BlogPostGenerator
+
+    events = list(BlogPostGenerator(session_id="s", storage=storage, searcher=None).run("x"))
+    assert [(e.event, e.content) for e in events] == [("WorkflowCompleted", "newest x")]
+    assert up.read_state_with_agno(db_file, TABLE, "s") == cache
+
+
+def test_null_and_null_text_columns_read_as_empty(db_file: Path) -> None:
+    up.make_phidata_db(db_file, TABLE, [up.UpstreamSession("s", "wf", None, {"k": 1})])
+    up.set_column_json_null_text(db_file, TABLE, "s", "session_data")
+    up.set_column_json_null_text(db_file, TABLE, "s", "memory")
+    up.set_updated_at_null(db_file, TABLE, "s")
+    storage = SqliteWorkflowStorage(table_name=TABLE, db_file=db_file)
+
+    session = storage.read("s")
+    assert session.session_state == {}
+    assert session.memory is None
+    workflow = Cacher(session_id="s", storage=storage)
+    list(workflow.run(topic="t"))
+    assert up.read_state_with_phidata(db_file, TABLE, "s") == workflow.session_state
+    assert storage.list_sessions()[0]["updated_at"] is not None
