@@ -79,6 +79,7 @@ class Workflow:
         self.run_input: dict[str, Any] | None = None
         self.run_response = RunResponse()
         self.cache_hit: bool | None = None
+        self._next_run_id: str | None = None
         self._set_fields(fields)
         self._session: WorkflowSession | None = None
         self._base_state: dict[str, Any] = {}
@@ -96,6 +97,10 @@ class Workflow:
             if key.startswith("_") or key not in known:
                 raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {key!r}")
             setattr(self, key, value)
+
+    def use_run_id(self, run_id: str) -> None:
+        """Give the next run this id instead of a fresh uuid4 (its record was made beforehand)."""
+        self._next_run_id = run_id
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Subclasses implement this: a generator of RunResponse, or a function returning one."""
@@ -161,7 +166,7 @@ class Workflow:
     # -- the run lifecycle ----------------------------------------------------------------------------
 
     def _run_workflow(self, *args: Any, **kwargs: Any) -> Any:
-        self.run_id = str(uuid.uuid4())
+        self.run_id, self._next_run_id = self._next_run_id or str(uuid.uuid4()), None
         self.run_input = {"args": list(args), "kwargs": kwargs}
         self.run_response = RunResponse(
             run_id=self.run_id, session_id=self.session_id, workflow_id=self.workflow_id

@@ -193,3 +193,13 @@ def test_workflow_without_storage_runs_in_memory() -> None:
     workflow = Cacher()
     list(workflow.run(topic="a"))
     assert next(iter(workflow.run(topic="a"))).event == "WorkflowCompleted"
+
+
+def test_use_run_id_names_the_next_run_only(storage: SqliteWorkflowStorage) -> None:
+    workflow = Cacher(session_id="s", storage=storage)
+    workflow.use_run_id("run-made-by-the-dashboard")
+    list(workflow.run(topic="a"))
+    assert workflow.run_id == "run-made-by-the-dashboard"
+    list(workflow.run(topic="a"))
+    assert workflow.run_id != "run-made-by-the-dashboard"
+    assert storage.get_runs("s")[0].run_id == "run-made-by-the-dashboard"
