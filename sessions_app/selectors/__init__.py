@@ -1,0 +1,1 @@
+"""Reads shared by views, tasks and the admin, one module per concern."""

@@ -1,0 +1,1 @@
+"""Every write the dashboard makes, one module per concern (`runs`, `sessions`, `state`)."""
