@@ -1,0 +1,139 @@
+"""Fixtures any test may use.
+
+`start_serve` runs the real stack the README starts (`manage.py serve`: uvicorn and a task
+worker) as a subprocess, each on its own SQLite file: pytest-django's per-test database isolation
+cannot reach another process, so those tests see only what they put in that file themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+READY_PATH = "/accounts/login/"
+READY_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 30
+
+
+def run_manage(*args: str, env: Mapping[str, str]) -> str:
+    """Run `manage.py <args>` in a subprocess; fail the test with its output if it fails."""
+    result = subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        cwd=BASE_DIR,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"manage.py {args[0]} failed:\n{result.stdout}{result.stderr}", pytrace=False)
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServeStack:
+    """A running `manage.py serve`, its base URL, and the environment that points at its database."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    env: dict[str, str]
+    log_path: Path
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def manage(self, *args: str, extra_env: Mapping[str, str] | None = None) -> str:
+        """Run another management command against this stack's database."""
+        return run_manage(*args, env={**self.env, **(extra_env or {})})
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        """Signal serve and wait for it; kill it (its children follow) if it does not stop."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"manage.py serve did not stop on {signal.Signals(signum).name}:\n{self.log()}")
+
+
+def wait_until_ready(stack: ServeStack) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if stack.process.poll() is not None:
+            pytest.fail(f"manage.py serve exited with {stack.process.returncode}:\n{stack.log()}")
+        try:
+            with urllib.request.urlopen(stack.url(READY_PATH), timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    stack.stop()
+    pytest.fail(
+        f"manage.py serve did not answer {READY_PATH} within {READY_TIMEOUT_SECONDS}s:\n{stack.log()}"
+    )
+
+
+def launch_serve(directory: Path, *serve_args: str) -> ServeStack:
+    """Migrate a fresh SQLite file in `directory`, start serve on a free port, wait until it answers."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{directory / 'db.sqlite3'}",
+        # DEBUG so uvicorn serves the static files, as it does for `make run`.
+        "DEBUG": "true",
+        "PYTHONUNBUFFERED": "1",
+    }
+    run_manage("migrate", "--no-input", env=env)
+    port = free_port()
+    log_path = directory / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(BASE_DIR / "manage.py"), "serve", "--port", str(port), *serve_args],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    stack = ServeStack(process=process, base_url=f"http://127.0.0.1:{port}", env=env, log_path=log_path)
+    wait_until_ready(stack)
+    return stack
+
+
+@pytest.fixture(scope="session")
+def start_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServeStack]]:
+    """Return a function that starts a `manage.py serve` stack; any left running stop at the end."""
+    started: list[ServeStack] = []
+
+    def start(*serve_args: str) -> ServeStack:
+        stack = launch_serve(tmp_path_factory.mktemp("stack"), *serve_args)
+        started.append(stack)
+        return stack
+
+    yield start
+    for stack in started:
+        if stack.process.poll() is None:
+            stack.stop()
