@@ -1,0 +1,43 @@
+"""The four roles, as Django groups of permissions; `manage.py create_roles` makes them.
+
+- viewer: browse sessions, their state, runs and history;
+- runner: a viewer who can start runs;
+- editor: a runner who can edit, clear and restore state, and import sessions;
+- admin: everything, including deleting sessions (Django's staff/superuser flags still gate /admin/).
+"""
+
+from __future__ import annotations
+
+VIEW = (
+    "sessions_app.view_workflowsession",
+    "sessions_app.view_workflowrun",
+    "sessions_app.view_runevent",
+    "sessions_app.view_statechange",
+    "sessions_app.view_stateentry",
+)
+RUN = ("sessions_app.add_workflowrun", "sessions_app.add_workflowsession")
+EDIT = (
+    "sessions_app.change_workflowsession",
+    "sessions_app.change_stateentry",
+    "sessions_app.delete_stateentry",
+    "sessions_app.add_statechange",
+)
+ADMINISTER = (
+    "sessions_app.delete_workflowsession",
+    "sessions_app.change_workflowrun",
+    "sessions_app.delete_workflowrun",
+)
+
+ROLES: dict[str, tuple[str, ...]] = {
+    "viewer": VIEW,
+    "runner": VIEW + RUN,
+    "editor": VIEW + RUN + EDIT,
+    "admin": VIEW + RUN + EDIT + ADMINISTER,
+}
+
+# What each capability needs, for views and services to check.
+CAN_VIEW = "sessions_app.view_workflowsession"
+CAN_RUN = "sessions_app.add_workflowrun"
+CAN_CREATE_SESSION = "sessions_app.add_workflowsession"
+CAN_EDIT_STATE = "sessions_app.change_workflowsession"
+CAN_DELETE_SESSION = "sessions_app.delete_workflowsession"
