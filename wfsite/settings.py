@@ -124,6 +124,9 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Password-reset mail goes to the console unless a real backend is configured.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/sessions/"
 
