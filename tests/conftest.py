@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+# A file-based SQLite test database, so tests that run code in threads share it.
+from tests.django_fixtures import django_db_modify_db_settings  # noqa: F401
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 READY_PATH = "/accounts/login/"
 READY_TIMEOUT_SECONDS = 30

@@ -1,0 +1,397 @@
+"""DjangoWorkflowStorage: the engine's `WorkflowStorage` on the dashboard's models.
+
+It keeps SqliteWorkflowStorage's guarantees on SQLite and PostgreSQL: a commit locks the session
+row, writes the run's ops straight to the rows when nobody wrote since the run loaded the state,
+and otherwise merges them onto the latest state (or refuses a true conflict, writing nothing).
+Every state change leaves a `StateChange` row whose `ops` are `ops_encode`d, and every run a
+`WorkflowRun` row (the dashboard's own, when the run started there).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import Count
+from django.db.models.functions import Coalesce
+
+from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
+from sessions_app.state_store import (
+    EMPTY_STATE_SIZE,
+    STATE_FIELDS,
+    check_storable,
+    state_load,
+    state_load_many,
+    state_replace,
+    state_snapshot,
+    state_write_ops,
+)
+from sessions_app.workflow.errors import StorageBusyError
+from sessions_app.workflow.state import MISSING, Op, apply, copy_json, diff
+from sessions_app.workflow.storage import Commit, RunRecord, SessionMeta
+from sessions_app.workflow.storage import WorkflowSession as SessionRecord
+
+MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
+MAX_NAME = WorkflowSession._meta.get_field("name").max_length
+_ABOUT_FIELDS = ["name", "user_id", "run_count", "last_run_status"]
+_SESSION_FIELDS = [*STATE_FIELDS, "version", *_ABOUT_FIELDS]
+
+
+def check_session_id(session_id: str) -> None:
+    """Raise ValueError for a session id these tables cannot hold."""
+    if not isinstance(session_id, str) or not session_id:
+        raise ValueError(f"session_id must be a non-empty string, not {session_id!r}")
+    if len(session_id) > MAX_SESSION_ID:
+        raise ValueError(
+            f"session_id is {len(session_id)} characters long; at most {MAX_SESSION_ID} can be stored"
+        )
+    if "\x00" in session_id and connection.vendor == "postgresql":
+        raise ValueError("session_id contains the NUL character, which PostgreSQL cannot store")
+
+
+# -- the StateChange.ops encoding ---------------------------------------------------------------------
+
+
+def ops_encode(ops: list[Op]) -> list[list[Any]]:
+    """Encode ops as JSON lists `[kind, path, value]`, plus the value they replaced when known.
+
+    `path` is a list of keys (str) and indexes (int); `value` is null for "delete". A fourth
+    element, the replaced value (`Op.base`), is kept for "set" and "delete" so a change can be
+    undone; an "append" keeps only its new items, so that caching a post stays small in history.
+    """
+    encoded = []
+    for op in ops:
+        item = [op.kind, list(op.path), None if op.kind == "delete" else op.value]
+        if op.kind != "append" and op.base is not MISSING:
+            item.append(op.base)
+        encoded.append(item)
+    return encoded
+
+
+def ops_decode(encoded: list[list[Any]]) -> list[Op]:
+    """Decode what `ops_encode` made back into ops (with their bases, where kept)."""
+    return [Op(item[0], tuple(item[1]), item[2], item[3] if len(item) > 3 else MISSING) for item in encoded]
+
+
+def path_text(path: tuple[str | int, ...]) -> str:
+    """Render a path short, the way a person reads it: blog_posts[3].topic."""
+    if not path:
+        return "the whole state"
+    return str(path[0]) + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path[1:])
+
+
+def ops_summary(ops: list[Op], *, limit: int = 500) -> str:
+    """Describe ops in a line: "appended 1 item to blog_posts; set tone"."""
+    parts = []
+    for op in ops:
+        where = path_text(op.path)
+        if op.kind == "append":
+            count = len(op.value)
+            parts.append(f"appended {count} item{'' if count == 1 else 's'} to {where}")
+        else:
+            parts.append(f"{'removed' if op.kind == 'delete' else 'set'} {where}")
+    text = "; ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- runs -------------------------------------------------------------------------------------------------
+
+
+def _moment(timestamp: float | None) -> datetime | None:
+    return None if not timestamp else datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def _seconds(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def _text(value: str | None) -> str:
+    # Run texts are for reading: make them storable everywhere (PostgreSQL refuses NUL).
+    return (value or "").replace("\x00", "\ufffd").encode("utf-8", "replace").decode()
+
+
+def _readable(value: Any) -> Any:
+    """Return run inputs as JSON any database stores: other values as their repr, NUL replaced."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(str(key)): _readable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_readable(item) for item in value]
+    if value is None or isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return repr(value)
+
+
+def _run_uuid(run_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(run_id))
+    except ValueError:
+        raise ValueError(f"run_id must be a UUID (the engine makes uuid4s), not {run_id!r}") from None
+
+
+def _run_fields(run: RunRecord) -> dict[str, Any]:
+    return {
+        "status": run.status,
+        "cache_hit": run.cache_hit,
+        "output": _text(run.output),
+        "error": _text(run.error),
+        "unsaved_state": _text(run.unsaved_state),
+        "state_version": run.state_version,
+        "finished_at": _moment(run.ended_at),
+    }
+
+
+def run_save(session: WorkflowSession, run: RunRecord, workflow: str) -> WorkflowRun:
+    """Write a run's outcome to its WorkflowRun row, creating it for runs started outside the dashboard.
+
+    Updates the session's `run_count` and `last_run_status` in memory; the caller saves the session.
+    """
+    fields = _run_fields(run)
+    row = WorkflowRun.objects.filter(run_id=_run_uuid(run.run_id)).first()
+    if row is None:
+        row = WorkflowRun.objects.create(
+            run_id=_run_uuid(run.run_id),
+            session=session,
+            workflow=workflow,
+            inputs=_readable(run.input),
+            started_at=_moment(run.started_at),
+            **fields,
+        )
+    else:
+        for name, value in fields.items():
+            setattr(row, name, value)
+        row.started_at = row.started_at or _moment(run.started_at)
+        row.save(update_fields=[*fields, "started_at"])
+    session.run_count = WorkflowRun.objects.filter(session=session).count()
+    session.last_run_status = run.status
+    return row
+
+
+def run_record(row: WorkflowRun, session_id: str) -> RunRecord:
+    """Return the engine's record of a WorkflowRun row."""
+    return RunRecord(
+        run_id=str(row.run_id),
+        session_id=session_id,
+        workflow_id=row.workflow or None,
+        input=row.inputs,
+        status=row.status,
+        output=row.output or None,
+        error=row.error or None,
+        cache_hit=row.cache_hit,
+        started_at=_seconds(row.started_at or row.created_at) or 0.0,
+        ended_at=_seconds(row.finished_at),
+        events=getattr(row, "event_count", 0),
+        state_version=row.state_version,
+        unsaved_state=row.unsaved_state or None,
+    )
+
+
+# -- the storage ----------------------------------------------------------------------------------------
+
+
+class DjangoWorkflowStorage:
+    """Workflow sessions in the Django database, safe for concurrent runs in threads and processes."""
+
+    def __init__(self, workflow: str | None = None) -> None:
+        self.workflow = workflow
+
+    def create(self) -> None:
+        """Do nothing: migrations create the tables."""
+
+    def read(self, session_id: str, user_id: str | None = None) -> SessionRecord | None:
+        """Return the stored session with its whole state, or None."""
+        check_session_id(session_id)
+        found = state_snapshot(session_id)
+        if found is None or (user_id and found[0].user_id != user_id):
+            return None
+        return self._record(*found)
+
+    @staticmethod
+    def _record(row: WorkflowSession, state: dict[str, Any]) -> SessionRecord:
+        return SessionRecord(
+            session_id=row.session_id,
+            workflow_id=row.workflow or None,
+            user_id=row.user_id or None,
+            session_data={"session_state": state, "session_name": row.name or None},
+            created_at=int(row.created_at.timestamp()),
+            updated_at=int(row.updated_at.timestamp()),
+            version=row.version,
+        )
+
+    def upsert(self, session: SessionRecord) -> SessionRecord | None:
+        """Write the whole session, last writer wins (upstream's semantics; the engine uses commit)."""
+        check_session_id(session.session_id)
+        state = session.session_state
+        check_storable(state)
+        meta = SessionMeta(
+            session.session_id, session.workflow_id, session.user_id, None, session.session_name
+        )
+        with transaction.atomic():
+            row, created = self._lock(meta, version=0)
+            latest = {} if created else state_load(row)
+            ops = diff(latest, state)
+            state_write_ops(row, ops, latest=latest, save=False)
+            row.version += 1
+            self._describe(row, meta)
+            row.save(update_fields=_SESSION_FIELDS)
+            if ops:
+                self._log_change(row, ops, run=None)
+        return self.read(session.session_id)
+
+    def commit(
+        self,
+        *,
+        meta: SessionMeta,
+        base_version: int,
+        ops: list[Op],
+        state: dict[str, Any],
+        run: RunRecord | None = None,
+    ) -> Commit:
+        """Write a run's changes made at `base_version`, merging them onto newer writes if any."""
+        check_session_id(meta.session_id)
+        try:
+            with transaction.atomic():
+                return self._commit(meta, base_version, ops, state, run)
+        except OperationalError as error:
+            if "locked" not in str(error).lower():
+                raise
+            raise StorageBusyError(
+                f"the database stayed locked by other writers; nothing was written ({error})"
+            ) from error
+
+    def _commit(
+        self,
+        meta: SessionMeta,
+        base_version: int,
+        ops: list[Op],
+        state: dict[str, Any],
+        run: RunRecord | None,
+    ) -> Commit:
+        row, created = self._lock(meta, version=base_version + 1)
+        commit = Commit(version=base_version, ops=ops)
+        if created:
+            # Deleted since the run loaded it: only the run's own changes survive the deletion.
+            new_state = state if base_version == 0 else apply({}, list(ops))
+            commit.merged_state = None if base_version == 0 else new_state
+            state_replace(row, new_state, save=False)
+            ops = diff({}, new_state)
+        elif row.version == base_version:
+            if ops:
+                state_write_ops(row, ops, save=False)  # the fast path: no whole state is read
+        else:
+            latest = state_load(row)
+            commit.merged_state = apply(copy_json(latest), ops)  # raises on a true conflict
+            if ops:
+                state_write_ops(row, ops, latest=latest, save=False)
+        commit.wrote_state = created or bool(ops)
+        if ops and not created:
+            row.version += 1
+        commit.version = row.version
+        renamed = self._describe(row, meta)
+        run_row = None
+        if run is not None:
+            run.state_version = commit.version
+            run_row = run_save(row, run, self._workflow(meta.workflow_id))
+        if commit.wrote_state:
+            row.save(update_fields=_SESSION_FIELDS)
+        elif renamed or run is not None:
+            row.save(update_fields=_ABOUT_FIELDS)
+        if commit.wrote_state and ops:
+            self._log_change(row, ops, run=run_row)
+        return commit
+
+    def _workflow(self, workflow_id: str | None) -> str:
+        return self.workflow or workflow_id or ""
+
+    def _lock(self, meta: SessionMeta, *, version: int) -> tuple[WorkflowSession, bool]:
+        """Lock the session's row, or create it (locked by the insert); say whether it was created."""
+        rows = WorkflowSession.objects.select_for_update(no_key=True)
+        row = rows.filter(session_id=meta.session_id).first()
+        if row is not None:
+            return row, False
+        try:
+            with transaction.atomic():  # a savepoint: losing a race to create must not end the commit
+                row = WorkflowSession.objects.create(
+                    session_id=meta.session_id,
+                    workflow=self._workflow(meta.workflow_id),
+                    user_id=meta.user_id or "",
+                    name=(meta.session_name or "")[:MAX_NAME],
+                    version=version,
+                    state_size=EMPTY_STATE_SIZE,
+                )
+        except IntegrityError:
+            # Another writer created it first (PostgreSQL; SQLite's IMMEDIATE transactions queue).
+            return rows.get(session_id=meta.session_id), False
+        return row, True
+
+    @staticmethod
+    def _describe(row: WorkflowSession, meta: SessionMeta) -> bool:
+        """Take the session's name and user from the commit; return whether the name changed."""
+        if not row.user_id and meta.user_id:
+            row.user_id = meta.user_id
+        name = row.name if meta.session_name is None else meta.session_name[:MAX_NAME]
+        renamed, row.name = name != row.name, name
+        return renamed
+
+    @staticmethod
+    def _log_change(row: WorkflowSession, ops: list[Op], *, run: WorkflowRun | None) -> None:
+        StateChange.objects.create(
+            session=row,
+            version=row.version,
+            source=StateChange.Source.RUN if run is not None else StateChange.Source.EDIT,
+            ops=ops_encode(ops),
+            summary=ops_summary(ops),
+            run=run,
+        )
+
+    def record_run(self, run: RunRecord) -> None:
+        """Record a run that did not commit state (its write failed)."""
+        check_session_id(run.session_id)
+        meta = SessionMeta(session_id=run.session_id, workflow_id=run.workflow_id)
+        with transaction.atomic():
+            # A first run whose save failed still needs a session to belong to: an empty one.
+            row, _ = self._lock(meta, version=0)
+            run_save(row, run, self._workflow(run.workflow_id))
+            row.save(update_fields=["run_count", "last_run_status"])
+
+    def get_runs(self, session_id: str) -> list[RunRecord]:
+        """Return a session's runs, oldest first."""
+        rows = (
+            WorkflowRun.objects.filter(session__session_id=session_id)
+            .annotate(event_count=Count("events"))
+            .order_by(Coalesce("started_at", "created_at"), "id")
+        )
+        return [run_record(row, session_id) for row in rows]
+
+    def delete_session(self, session_id: str | None = None) -> None:
+        """Delete a session with its entries, runs and history."""
+        if session_id is not None:
+            WorkflowSession.objects.filter(session_id=session_id).delete()
+
+    def _sessions(self, user_id: str | None, workflow_id: str | None) -> Any:
+        rows = WorkflowSession.objects.order_by("-created_at", "-id")
+        if user_id:
+            rows = rows.filter(user_id=user_id)
+        workflow = workflow_id if workflow_id is not None else self.workflow
+        return rows if workflow is None else rows.filter(workflow=workflow)
+
+    def get_all_session_ids(self, user_id: str | None = None, workflow_id: str | None = None) -> list[str]:
+        """Return session ids, newest created first; `workflow_id` defaults to this storage's workflow."""
+        return list(self._sessions(user_id, workflow_id).values_list("session_id", flat=True))
+
+    def get_all_sessions(
+        self, user_id: str | None = None, workflow_id: str | None = None
+    ) -> list[SessionRecord]:
+        """Return whole sessions, newest created first."""
+        rows = list(self._sessions(user_id, workflow_id))
+        states = state_load_many(rows)
+        return [self._record(row, states[row.pk]) for row in rows]
+
+    def drop(self) -> None:
+        """Delete every session of this storage's workflow (of every workflow when it has none)."""
+        rows = WorkflowSession.objects.all()
+        (rows if self.workflow is None else rows.filter(workflow=self.workflow)).delete()

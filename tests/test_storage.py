@@ -1,0 +1,459 @@
+"""DjangoWorkflowStorage keeps every guarantee the engine's tests prove for SqliteWorkflowStorage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from sessions_app.models import StateChange, StateEntry, WorkflowRun, WorkflowSession
+from sessions_app.storage import DjangoWorkflowStorage, ops_decode, ops_encode, ops_summary
+from sessions_app.workflow import (
+    RunEvent,
+    RunRecord,
+    RunResponse,
+    StateConflictError,
+    StateNotSerializableError,
+    Workflow,
+    WorkflowStorage,
+)
+from sessions_app.workflow.state import MISSING, Op, diff
+from sessions_app.workflow.storage import SessionMeta
+from tests.django_fixtures import (
+    assert_rows_consistent,
+    django_db_modify_db_settings,
+    in_threads,
+    shared_db,
+    stored_state,
+)
+from tests.workflow.conftest import Cacher, FakeWriter
+
+__all__ = ["django_db_modify_db_settings", "shared_db"]
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def storage() -> DjangoWorkflowStorage:
+    return DjangoWorkflowStorage()
+
+
+def topics(session_id: str = "s") -> list[str]:
+    return sorted(post["topic"] for post in stored_state(session_id)["blog_posts"])
+
+
+def test_it_is_a_workflow_storage(storage: DjangoWorkflowStorage) -> None:
+    assert isinstance(storage, WorkflowStorage)
+    storage.create()
+
+
+@pytest.mark.parametrize("name", ["seed_000", "seed_001", "seed_002"])
+def test_the_seeds_cache_hit_works_on_django(storage: DjangoWorkflowStorage, name: str) -> None:
+    seed = importlib.import_module(f"tests.workflow.seeds.{name}")
+    seed.BlogPostGenerator.writer = FakeWriter("# Post\n\nBody.")
+    list(seed.BlogPostGenerator(session_id="my-session-id", storage=storage).run(topic="AI agents"))
+    seed.BlogPostGenerator.writer = FakeWriter("a different post that must not be used")
+
+    workflow = seed.BlogPostGenerator(session_id="my-session-id", storage=storage)
+    events = list(workflow.run(topic="AI agents"))
+
+    assert [(e.event, e.content) for e in events] == [(RunEvent.workflow_completed, "# Post\n\nBody.")]
+    runs = storage.get_runs("my-session-id")
+    assert [(r.status, r.cache_hit) for r in runs] == [("succeeded", False), ("succeeded", True)]
+    assert runs[1].input == {"args": [], "kwargs": {"topic": "AI agents"}}
+    assert runs[1].run_id == workflow.run_id
+    session = WorkflowSession.objects.get(session_id="my-session-id")
+    assert (session.run_count, session.last_run_status, session.cache_entries) == (2, "succeeded", 1)
+    assert StateEntry.objects.get().lookup_key == "ai agents"
+
+
+def test_run_that_raises_keeps_its_state_and_is_recorded_failed(storage: DjangoWorkflowStorage) -> None:
+    with pytest.raises(RuntimeError, match="model failed"):
+        list(Cacher(session_id="s", storage=storage).run(topic="t", fail=True))
+
+    assert stored_state("s") == {"blog_posts": [{"topic": "t", "blog_post": "post t"}]}
+    [run] = storage.get_runs("s")
+    assert run.status == "failed"
+    assert "RuntimeError: model failed on t" in run.error
+    assert WorkflowSession.objects.get().last_run_status == "failed"
+
+
+def test_run_whose_consumer_stops_is_saved_and_recorded_cancelled(storage: DjangoWorkflowStorage) -> None:
+    stream = Cacher(session_id="s", storage=storage).run(topic="t")
+    next(stream)
+    next(stream)
+    stream.close()
+
+    assert topics() == ["t"]
+    assert [r.status for r in storage.get_runs("s")] == ["cancelled"]
+
+
+class Storing(Workflow):
+    value: object = None
+
+    def run(self) -> Iterator[RunResponse]:
+        self.session_state["ok"] = "fine"
+        self.session_state["nested"] = {"items": [1, {"when": self.value}]}
+        yield RunResponse(content="done")
+
+
+@pytest.mark.parametrize("value", [dt.datetime(2026, 1, 1, tzinfo=dt.UTC), {1, 2}, float("nan")])
+def test_non_json_value_fails_loudly_and_leaves_storage_untouched(
+    storage: DjangoWorkflowStorage, value: object
+) -> None:
+    list(Storing(session_id="s", storage=storage, value="2026-01-01").run())
+    before = storage.read("s")
+
+    with pytest.raises(
+        StateNotSerializableError, match=r"session_state\['nested'\]\['items'\]\[1\]\['when'\]"
+    ):
+        list(Storing(session_id="s", storage=storage, value=value).run())
+
+    after = storage.read("s")
+    assert (after.session_state, after.version) == (before.session_state, before.version)
+    assert StateChange.objects.count() == 1
+    failed = WorkflowRun.objects.order_by("created_at", "id").last()
+    assert failed.status == "failed"
+    assert "session_state['nested']['items'][1]['when']" in failed.error
+    assert '"when"' in failed.unsaved_state
+
+
+def test_storage_itself_refuses_non_json_ops(storage: DjangoWorkflowStorage) -> None:
+    meta = SessionMeta(session_id="s")
+    with pytest.raises(StateNotSerializableError, match=r"session_state\['x'\]"):
+        storage.commit(meta=meta, base_version=0, ops=[Op("set", ("x",), object())], state={"x": object()})
+    storage.commit(meta=meta, base_version=0, ops=[], state={"x": 1})
+    with pytest.raises(StateNotSerializableError, match=r"session_state\['x'\]"):
+        storage.commit(meta=meta, base_version=1, ops=[Op("set", ("x",), {1, 2}, 1)], state={})
+    assert storage.read("s").session_state == {"x": 1}
+
+
+def test_first_run_that_cannot_save_is_still_recorded(storage: DjangoWorkflowStorage) -> None:
+    with pytest.raises(StateNotSerializableError):
+        list(Storing(session_id="new", storage=storage, value=object()).run())
+
+    session = WorkflowSession.objects.get(session_id="new")
+    assert (session.version, stored_state("new"), session.run_count) == (0, {}, 1)
+    list(Storing(session_id="new", storage=storage, value="fine").run())
+    assert storage.read("new").session_state["nested"] == {"items": [1, {"when": "fine"}]}
+
+
+class Overlapping(Workflow):
+    """Loads, waits until every other run has loaded too, then caches its topic."""
+
+    barrier: Any = None
+
+    def run(self, topic: str) -> Iterator[RunResponse]:
+        self.barrier.wait(timeout=30)
+        self.session_state.setdefault("blog_posts", []).append({"topic": topic, "blog_post": f"post {topic}"})
+        yield RunResponse(content=f"post {topic}")
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-session", "existing-session"])
+def test_two_threads_on_one_session_keep_both_posts(shared_db: None, existing: bool) -> None:
+    if existing:
+        list(Cacher(session_id="s", storage=DjangoWorkflowStorage()).run(topic="first"))
+    barrier = threading.Barrier(2)
+
+    def run(topic: str) -> None:
+        list(Overlapping(session_id="s", storage=DjangoWorkflowStorage(), barrier=barrier).run(topic=topic))
+
+    assert in_threads(lambda: run("alpha"), lambda: run("beta")) == [None, None]
+    assert topics() == sorted(["alpha", "beta", *(["first"] if existing else [])])
+    assert DjangoWorkflowStorage().read("s").version == 2 + existing
+    assert sorted(r.state_version for r in DjangoWorkflowStorage().get_runs("s")) == [1, 2, 3][: 2 + existing]
+    assert_rows_consistent(WorkflowSession.objects.get())
+
+
+def test_many_threads_appending_at_once_keep_every_post_in_order(shared_db: None) -> None:
+    names = [f"topic-{i}" for i in range(6)]
+    barrier = threading.Barrier(len(names))
+
+    def run(topic: str) -> None:
+        list(Overlapping(session_id="s", storage=DjangoWorkflowStorage(), barrier=barrier).run(topic=topic))
+
+    assert in_threads(*[lambda t=t: run(t) for t in names]) == [None] * len(names)
+    assert topics() == names
+    session = WorkflowSession.objects.get()
+    assert (session.version, session.cache_entries, session.run_count) == (6, 6, 6)
+    assert list(StateChange.objects.order_by("version").values_list("version", flat=True)) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
+    assert_rows_consistent(session)
+
+
+class Toning(Workflow):
+    barrier: Any = None
+
+    def run(self, tone: str) -> Iterator[RunResponse]:
+        self.barrier.wait(timeout=30)
+        self.session_state["tone"] = tone
+        yield RunResponse(content=tone)
+
+
+def test_conflicting_threads_keep_the_losers_unsaved_state_on_its_run(shared_db: None) -> None:
+    storage = DjangoWorkflowStorage()
+    list(Cacher(session_id="s", storage=storage).run(topic="a"))
+    barrier = threading.Barrier(2)
+
+    def run(tone: str) -> None:
+        list(Toning(session_id="s", storage=DjangoWorkflowStorage(), barrier=barrier).run(tone=tone))
+
+    tones = ["formal", "playful"]
+    outcomes = dict(zip(tones, in_threads(lambda: run("formal"), lambda: run("playful")), strict=True))
+    [loser] = [tone for tone, error in outcomes.items() if isinstance(error, StateConflictError)]
+    [winner] = [tone for tone, error in outcomes.items() if error is None]
+    assert stored_state("s")["tone"] == winner
+    failed = WorkflowRun.objects.get(status="failed")
+    assert "session_state['tone']" in failed.error
+    assert f'"tone": "{loser}"' in failed.unsaved_state
+    assert failed.state_version is None
+
+
+def test_true_conflict_raises_naming_the_key_and_writes_nothing(storage: DjangoWorkflowStorage) -> None:
+    first = Cacher(session_id="s", storage=storage)
+    first.session_state["tone"] = "neutral"
+    first.write_to_storage()
+    mine, theirs = Cacher(session_id="s", storage=storage), Cacher(session_id="s", storage=storage)
+    mine.read_from_storage()
+    theirs.read_from_storage()
+    theirs.session_state["tone"] = "formal"
+    theirs.write_to_storage()
+
+    mine.session_state["tone"] = "playful"
+    mine.session_state["other"] = 1
+    with pytest.raises(StateConflictError, match=r"session_state\['tone'\]") as caught:
+        mine.write_to_storage()
+
+    assert caught.value.paths == [("tone",)]
+    assert storage.read("s").session_state == {"tone": "formal"}
+    assert storage.read("s").version == 2
+    assert mine.session_state == {"tone": "playful", "other": 1}
+
+
+def test_reused_instance_does_not_erase_another_instances_write(storage: DjangoWorkflowStorage) -> None:
+    first = Cacher(session_id="s", storage=storage)
+    list(first.run(topic="a"))
+    list(Cacher(session_id="s", storage=storage).run(topic="b"))
+    list(first.run(topic="c"))
+
+    assert topics() == ["a", "b", "c"]
+    assert_rows_consistent(WorkflowSession.objects.get())
+
+
+def test_instance_that_loaded_before_another_wrote_merges(storage: DjangoWorkflowStorage) -> None:
+    first = Cacher(session_id="s", storage=storage)
+    first.read_from_storage()
+    list(Cacher(session_id="s", storage=storage).run(topic="b"))
+    first.session_state.setdefault("blog_posts", []).append({"topic": "a", "blog_post": "post a"})
+    first.write_to_storage()
+
+    assert [p["topic"] for p in stored_state("s")["blog_posts"]] == ["b", "a"]
+    assert [p["topic"] for p in first.session_state["blog_posts"]] == ["b", "a"]
+
+
+class Clearing(Workflow):
+    def run(self, how: str) -> Iterator[RunResponse]:
+        if how == "empty":
+            self.session_state.clear()
+        elif how == "reassign":
+            self.session_state = {}
+        elif how == "delete":
+            del self.session_state["blog_posts"]
+        yield RunResponse(content="cleared")
+
+
+@pytest.mark.parametrize("how", ["empty", "reassign", "delete"])
+def test_clearing_stays_cleared(storage: DjangoWorkflowStorage, how: str) -> None:
+    stale = Cacher(session_id="s", storage=storage)
+    list(stale.run(topic="old"))
+    list(Clearing(session_id="s", storage=storage).run(how=how))
+
+    assert "blog_posts" not in stored_state("s")
+    assert StateEntry.objects.count() == 0
+    list(Cacher(session_id="s", storage=storage).run(topic="new"))
+    list(stale.run(topic="newer"))  # it had loaded "old": that must not come back
+    assert [p["topic"] for p in stored_state("s")["blog_posts"]] == ["new", "newer"]
+
+
+def test_session_deleted_meanwhile_keeps_only_the_runs_own_changes(storage: DjangoWorkflowStorage) -> None:
+    list(Cacher(session_id="s", storage=storage).run(topic="a"))
+    workflow = Cacher(session_id="s", storage=storage)
+    workflow.read_from_storage()
+    storage.delete_session("s")
+    workflow.session_state["blog_posts"].append({"topic": "b", "blog_post": "post b"})
+    workflow.write_to_storage()
+
+    assert stored_state("s") == {"blog_posts": [{"topic": "b", "blog_post": "post b"}]}
+    assert workflow.session_state == stored_state("s")
+
+
+@pytest.mark.parametrize(
+    "session_id", ["with spaces", "ünïcødé 🦜 id", "a/b?c=d&e#f%20'\"<>", "x" * 255, "line\nbreak"]
+)
+def test_any_session_id_the_engine_accepts_works(storage: DjangoWorkflowStorage, session_id: str) -> None:
+    list(Cacher(session_id=session_id, storage=storage).run(topic="t"))
+    assert storage.read(session_id).session_state["blog_posts"][0]["topic"] == "t"
+    assert storage.get_all_session_ids() == [session_id]
+
+
+def test_too_long_session_id_is_a_clear_error(storage: DjangoWorkflowStorage) -> None:
+    with pytest.raises(ValueError, match="256 characters long; at most 255"):
+        list(Cacher(session_id="x" * 256, storage=storage).run(topic="t"))
+    assert WorkflowSession.objects.count() == 0
+
+
+def test_each_change_is_recorded_with_decodable_ops(storage: DjangoWorkflowStorage) -> None:
+    workflow = Cacher(session_id="s", storage=storage)
+    list(workflow.run(topic="a"))
+    list(workflow.run(topic="b"))
+    workflow.session_state["tone"] = "formal"
+    workflow.write_to_storage()
+
+    changes = list(StateChange.objects.order_by("version"))
+    assert [(c.version, c.source, c.summary) for c in changes] == [
+        (1, "run", "appended 1 item to blog_posts"),
+        (2, "run", "appended 1 item to blog_posts"),
+        (3, "edit", "set tone"),
+    ]
+    assert changes[1].ops == [["append", ["blog_posts"], [{"topic": "b", "blog_post": "post b"}]]]
+    assert changes[1].run == WorkflowRun.objects.get(run_id=uuid.UUID(storage.get_runs("s")[1].run_id))
+    assert ops_decode(changes[2].ops) == [Op("set", ("tone",), "formal")]
+
+
+def test_ops_encoding_round_trips_with_bases() -> None:
+    ops = [
+        *diff({"a": {"b": 1}, "gone": [1], "xs": [1]}, {"a": {"b": 2}, "xs": [1, 2], "new": None}),
+        Op("set", ("xs", 0, "k"), [1], MISSING),
+    ]
+    decoded = ops_decode(ops_encode(ops))
+    assert decoded == ops
+    assert [d.base for d in decoded] == [1, MISSING, MISSING, [1], MISSING]
+    assert ops_summary(ops) == "set a.b; appended 1 item to xs; set new; removed gone; set xs[0].k"
+
+
+def test_a_dashboard_run_row_is_updated_in_place(storage: DjangoWorkflowStorage) -> None:
+    list(Cacher(session_id="s", storage=storage).run(topic="a"))
+    session = WorkflowSession.objects.get()
+    queued = WorkflowRun.objects.create(session=session, workflow="Cacher", inputs={"topic": "b"})
+    record = RunRecord(
+        str(queued.run_id), "s", "Cacher", {}, "succeeded", "post b", started_at=time.time() - 1
+    )
+    record.ended_at = time.time()
+    post = {"topic": "b", "blog_post": "post b"}
+    storage.commit(
+        meta=SessionMeta(session_id="s"),
+        base_version=1,
+        ops=[Op("append", ("blog_posts",), [post])],
+        state={},
+        run=record,
+    )
+
+    queued.refresh_from_db()
+    assert (queued.status, queued.output, queued.state_version) == ("succeeded", "post b", 2)
+    assert queued.inputs == {"topic": "b"}
+    assert queued.started_at is not None
+    assert queued.finished_at is not None
+    assert StateChange.objects.get(version=2).run == queued
+    session.refresh_from_db()
+    assert (session.run_count, session.last_run_status) == (2, "succeeded")
+
+
+def test_a_run_given_the_dashboards_run_id_records_into_that_row(storage: DjangoWorkflowStorage) -> None:
+    session = WorkflowSession.objects.create(session_id="s", workflow="Cacher", state_size=2)
+    queued = WorkflowRun.objects.create(session=session, workflow="Cacher", inputs={"topic": "b"})
+    workflow = Cacher(session_id="s", storage=storage)
+    workflow.use_run_id(str(queued.run_id))
+    list(workflow.run(topic="b"))
+
+    [run] = WorkflowRun.objects.all()
+    assert (run.pk, run.status, run.state_version, run.output) == (queued.pk, "succeeded", 1, "post b")
+    assert StateChange.objects.get().run == run
+
+
+def test_upsert_is_last_writer_wins_and_bumps_the_version(storage: DjangoWorkflowStorage) -> None:
+    list(Cacher(session_id="s", storage=storage).run(topic="a"))
+    record = storage.read("s")
+    record.session_data = {"session_state": {"blog_posts": [], "tone": "x"}, "session_name": "Named"}
+
+    stored = storage.upsert(record)
+
+    assert (stored.session_state, stored.version, stored.session_name) == (
+        {"blog_posts": [], "tone": "x"},
+        2,
+        "Named",
+    )
+    assert StateChange.objects.get(version=2).source == "edit"
+    assert_rows_consistent(WorkflowSession.objects.get())
+
+
+def test_listing_deleting_and_dropping_sessions() -> None:
+    blogs, other = DjangoWorkflowStorage("blogs"), DjangoWorkflowStorage("other")
+    for sid in ("one", "two"):
+        list(Cacher(session_id=sid, storage=blogs, user_id="u").run(topic=sid))
+    list(Cacher(session_id="three", storage=other).run(topic="3"))
+
+    assert blogs.get_all_session_ids() == ["two", "one"]
+    assert DjangoWorkflowStorage().get_all_session_ids() == ["three", "two", "one"]
+    assert DjangoWorkflowStorage().get_all_session_ids(user_id="u", workflow_id="blogs") == ["two", "one"]
+    sessions = blogs.get_all_sessions()
+    assert [s.session_state["blog_posts"][0]["topic"] for s in sessions] == ["two", "one"]
+    assert blogs.read("one", user_id="someone else") is None
+
+    blogs.delete_session("one")
+    assert blogs.get_all_session_ids() == ["two"]
+    blogs.drop()
+    assert DjangoWorkflowStorage().get_all_session_ids() == ["three"]
+    DjangoWorkflowStorage().drop()
+    assert WorkflowSession.objects.count() == 0
+
+
+def test_nul_in_state_on_postgresql_is_a_clear_error(storage: DjangoWorkflowStorage) -> None:
+    list(Cacher(session_id="s", storage=storage).run(topic="a"))
+    workflow = Cacher(session_id="s", storage=storage)
+    if connection.vendor != "postgresql":
+        list(workflow.run(topic="b\x00c"))
+        assert "b\x00c" in topics()
+        return
+    with pytest.raises(StateNotSerializableError, match=r"\['blog_posts'\]\[1\]\['topic'\]: PostgreSQL"):
+        list(workflow.run(topic="b\x00c"))
+    assert topics() == ["a"]
+    assert WorkflowRun.objects.filter(status="failed").count() == 1
+
+
+def _append_queries(storage: DjangoWorkflowStorage, n: int) -> tuple[int, int]:
+    """Store n posts, then count the queries of a commit that appends one, and of a whole run."""
+    sid = f"s{n}"
+    posts = [{"topic": f"t{i}", "blog_post": "p"} for i in range(n)]
+    storage.commit(meta=SessionMeta(session_id=sid), base_version=0, ops=[], state={"blog_posts": posts})
+    new = {"topic": "new", "blog_post": "p"}
+    with CaptureQueriesContext(connection) as commit_queries:
+        storage.commit(
+            meta=SessionMeta(session_id=sid),
+            base_version=1,
+            ops=[Op("append", ("blog_posts",), [new])],
+            state={},
+        )
+    with CaptureQueriesContext(connection) as run_queries:
+        list(Cacher(session_id=sid, storage=storage).run(topic="newer"))
+    assert len(stored_state(sid)["blog_posts"]) == n + 2
+    return len(commit_queries), len(run_queries)
+
+
+def test_caching_the_nth_post_costs_the_same_queries_whatever_n(storage: DjangoWorkflowStorage) -> None:
+    at_10, at_1000 = _append_queries(storage, 10), _append_queries(storage, 1000)
+    assert at_10 == at_1000
+    print(f"queries to append one post (commit, whole run): N=10 {at_10}, N=1000 {at_1000}")
