@@ -1,0 +1,79 @@
+"""Creating sessions from the dashboard."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from sessions_app.models import WorkflowSession
+from sessions_app.registry import UnknownWorkflowError, get_workflow_class
+from sessions_app.state_store import EMPTY_STATE_SIZE
+
+MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
+MAX_NAME = WorkflowSession._meta.get_field("name").max_length
+# Control characters (Cc) break URLs and logs; surrogates (Cs) are not text any database stores.
+_FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
+
+
+def _session_id_errors(session_id: object) -> list[str]:
+    if not isinstance(session_id, str) or not session_id:
+        return ["Give the session an id: 1 to 255 characters."]
+    errors = []
+    if len(session_id) > MAX_SESSION_ID:
+        errors.append(f"The id is {len(session_id)} characters long; the limit is {MAX_SESSION_ID}.")
+    bad = sorted({char for char in session_id if unicodedata.category(char) in _FORBIDDEN_CATEGORIES})
+    if bad:
+        shown = ", ".join(f"U+{ord(char):04X}" for char in bad[:5])
+        errors.append(
+            f"The id contains control characters ({shown}); letters, digits, spaces and punctuation "
+            "in any script are fine."
+        )
+    return errors
+
+
+def _session_errors(session_id: object, workflow: str, name: str) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if id_errors := _session_id_errors(session_id):
+        errors["session_id"] = id_errors
+    try:
+        get_workflow_class(workflow)
+    except UnknownWorkflowError as error:
+        errors["workflow"] = [str(error)]
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        errors["name"] = [f"The name must be text of at most {MAX_NAME} characters."]
+    return errors
+
+
+@transaction.atomic
+def session_create(
+    *,
+    session_id: str,
+    workflow: str,
+    name: str = "",
+    user: AbstractBaseUser | AnonymousUser | None,
+) -> WorkflowSession:
+    """Create an empty session for a registered workflow; raise ValidationError naming each bad field."""
+    errors = _session_errors(session_id, workflow, name)
+    if not errors and WorkflowSession.objects.filter(session_id=session_id).exists():
+        errors["session_id"] = [f"A session with the id {session_id!r} already exists."]
+    if errors:
+        raise ValidationError(errors)
+    owner = user.get_username() if user is not None and user.is_authenticated else ""
+    try:
+        # A savepoint: losing a race to create the same id must leave the caller's transaction usable.
+        with transaction.atomic():
+            return WorkflowSession.objects.create(
+                session_id=session_id,
+                workflow=workflow,
+                name=name,
+                user_id=owner,
+                state_size=EMPTY_STATE_SIZE,
+            )
+    except IntegrityError:
+        raise ValidationError(
+            {"session_id": [f"A session with the id {session_id!r} already exists."]}
+        ) from None
