@@ -61,33 +61,35 @@ def assert_gone(pids: list[int]) -> None:
     assert [pid for pid in pids if is_running(pid)] == []
 
 
-def web_and_workers(stack: ServeStack) -> tuple[int, list[int]]:
+def web_and_workers(stack: ServeStack) -> tuple[int, list[int], list[int]]:
     children = children_of(stack.process.pid)
     web = [pid for pid, cmd in children.items() if "uvicorn" in cmd]
     workers = [pid for pid, cmd in children.items() if "db_worker" in cmd]
+    reapers = [pid for pid, cmd in children.items() if "reap_runs" in cmd]
     assert len(web) == 1, children
-    assert len(web) + len(workers) == len(children), children
-    return web[0], workers
+    assert len(reapers) == (1 if workers else 0), children
+    assert len(web) + len(workers) + len(reapers) == len(children), children
+    return web[0], workers, reapers
 
 
 def test_serve_runs_web_and_workers_and_sigint_stops_all(start_serve: Callable[..., ServeStack]) -> None:
     stack = start_serve("--workers-count", "2")
-    web, workers = web_and_workers(stack)
+    web, workers, reapers = web_and_workers(stack)
     assert len(workers) == 2
     with urllib.request.urlopen(stack.url("/static/vendor/htmx/htmx.min.js"), timeout=5) as response:
         assert response.status == 200
 
     assert stack.stop(signal.SIGINT) == 0
 
-    assert_gone([web, *workers])
+    assert_gone([web, *workers, *reapers])
     assert "make user" in stack.log()
     assert "Stopped." in stack.log()
 
 
 def test_serve_without_worker_stops_on_sigterm(start_serve: Callable[..., ServeStack]) -> None:
     stack = start_serve("--no-worker")
-    web, workers = web_and_workers(stack)
-    assert workers == []
+    web, workers, reapers = web_and_workers(stack)
+    assert workers == reapers == []
 
     assert stack.stop(signal.SIGTERM) == 0
 
@@ -96,13 +98,13 @@ def test_serve_without_worker_stops_on_sigterm(start_serve: Callable[..., ServeS
 
 def test_serve_stops_the_web_server_when_the_worker_dies(start_serve: Callable[..., ServeStack]) -> None:
     stack = start_serve()
-    web, workers = web_and_workers(stack)
+    web, workers, reapers = web_and_workers(stack)
     assert len(workers) == 1
 
     os.kill(workers[0], signal.SIGKILL)
 
     assert stack.process.wait(15) == 1
-    assert_gone([web])
+    assert_gone([web, *reapers])
     assert "task worker" in stack.log()
     assert "was killed by SIGKILL unexpectedly" in stack.log()
 

@@ -172,6 +172,9 @@ class Command(BaseCommand):
             # Autoreload would put the real worker in a grandchild that our signals never reach.
             worker = [sys.executable, manage_py, "db_worker", "--no-reload"]
             commands.append((f"task worker {number}" if workers > 1 else "task worker", worker))
+        if workers:
+            # Fails runs whose worker died (no heartbeat), so none stays "running" forever.
+            commands.append(("run reaper", [sys.executable, manage_py, "reap_runs", "--loop", "10"]))
         children: list[Child] = []
         for name, command in commands:
             process = subprocess.Popen(
