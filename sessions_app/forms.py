@@ -1,0 +1,120 @@
+"""Forms: a new session, and a run's inputs built from any workflow's run() signature."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from sessions_app.models import WorkflowSession
+from sessions_app.registry import RunParameter, run_parameters, workflow_classes
+from sessions_app.workflow import Workflow
+
+MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
+MAX_NAME = WorkflowSession._meta.get_field("name").max_length
+
+
+class SessionCreateForm(forms.Form):
+    """A new session: any id the engine accepts (a random one when left empty), a workflow, a name."""
+
+    session_id = forms.CharField(
+        label="Session id",
+        required=False,
+        max_length=MAX_SESSION_ID,
+        # Ids are kept exactly as typed: " a" and "a" are different sessions to the engine.
+        strip=False,
+        help_text="Leave empty for a random id.",
+    )
+    workflow = forms.ChoiceField(label="Workflow")
+    name = forms.CharField(label="Name", required=False, max_length=MAX_NAME)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = list(workflow_classes())
+        self.fields["workflow"].choices = [(name, name) for name in names]
+        if names:
+            self.fields["workflow"].initial = names[0]
+
+    def clean_session_id(self) -> str:
+        session_id: str = self.cleaned_data["session_id"]
+        # Blank means "make one up"; whitespace alone is not an id anyone means to type.
+        return session_id if session_id.strip() else str(uuid.uuid4())
+
+
+class RunForm(forms.Form):
+    """The inputs of one workflow's run(): str, bool, int, float, Enum and Literal parameters."""
+
+    def __init__(
+        self,
+        *args: Any,
+        workflow_class: type[Workflow],
+        cache_check_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.parameters = {param.name: param for param in run_parameters(workflow_class)}
+        for param in self.parameters.values():
+            self.fields[param.name] = parameter_field(param)
+        # The as-you-type cache check: the topic asks the server whether it is cached already.
+        self.checks_cache = bool(cache_check_url) and "topic" in self.fields
+        if self.checks_cache:
+            self.fields["topic"].widget.attrs.update(
+                {
+                    "hx-get": cache_check_url,
+                    "hx-trigger": "input changed delay:300ms",
+                    "hx-target": "#cache-status",
+                    "hx-swap": "outerHTML",
+                    "hx-sync": "this:replace",
+                    "aria-describedby": "cache-status",
+                    "autocomplete": "off",
+                }
+            )
+
+    def inputs(self) -> dict[str, Any]:
+        """Return the cleaned inputs for `run_start`, leaving out optional fields left empty."""
+        inputs: dict[str, Any] = {}
+        for name, value in self.cleaned_data.items():
+            param = self.parameters[name]
+            if value in (None, "") and not param.required:
+                continue
+            inputs[name] = value
+        return inputs
+
+
+def add_service_error(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's ValidationError on the fields it names, and the rest above the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def parameter_field(param: RunParameter) -> forms.Field:
+    """Return the form field for one run() parameter, its default as the initial value."""
+    label = param.name.replace("_", " ").capitalize()
+    initial = param.default.value if isinstance(param.default, enum.Enum) else param.default
+    common: dict[str, Any] = {"label": label, "required": param.required, "initial": initial}
+    if param.choices:
+        return _choice_field(param, common)
+    if param.kind is bool:
+        return forms.BooleanField(**{**common, "required": False})
+    if param.kind is int:
+        return forms.IntegerField(**common)
+    if param.kind is float:
+        return forms.FloatField(**common)
+    return forms.CharField(**common)
+
+
+def _choice_field(param: RunParameter, common: dict[str, Any]) -> forms.Field:
+    values = [choice.value if isinstance(choice, enum.Enum) else choice for choice in param.choices]
+    by_text = {str(value): value for value in values}
+    labels = [(str(value), str(value)) for value in values]
+    if not param.required and param.default is None:
+        labels.insert(0, ("", "—"))
+    return forms.TypedChoiceField(
+        **common, choices=labels, coerce=lambda text: by_text[text], empty_value=None
+    )

@@ -1,0 +1,47 @@
+"""The dashboard's URLs; session ids go through `SessionIdConverter`, so any id has a page."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from django.urls import path, register_converter
+
+from sessions_app.views import events, runs, sessions
+
+
+class SessionIdConverter:
+    """Any session id as one path segment, even one holding "/", "%" or only dots.
+
+    Django matches the decoded path, so a "/" in an id would be read as a separator (and
+    "sessions/x/runs/" would be ambiguous). `to_url` percent-encodes "%" and "/" (and a
+    segment of only dots, which browsers would resolve away), `reverse` then encodes the rest,
+    and `to_python` undoes the first step after the server has undone the second.
+    """
+
+    regex = "[^/]+"
+
+    def to_python(self, value: str) -> str:
+        return unquote(value)
+
+    def to_url(self, value: str) -> str:
+        encoded = value.replace("%", "%25").replace("/", "%2F")
+        if encoded in {".", ".."}:
+            encoded = encoded.replace(".", "%2E")
+        return encoded
+
+
+register_converter(SessionIdConverter, "session_id")
+
+urlpatterns = [
+    path("sessions/", sessions.session_index, name="session_list"),
+    path("sessions/<session_id:session_id>/", sessions.session_detail, name="session_detail"),
+    path("sessions/<session_id:session_id>/runs/", runs.run_create, name="run_create"),
+    path("sessions/<session_id:session_id>/cache/", sessions.session_cache_check, name="session_cache_check"),
+    path(
+        "sessions/<session_id:session_id>/entries/<int:entry_id>/",
+        sessions.session_entry,
+        name="session_entry",
+    ),
+    path("runs/<uuid:run_id>/", runs.run_detail, name="run_detail"),
+    path("runs/<uuid:run_id>/events/", events.run_events, name="run_events"),
+]

@@ -1,0 +1,164 @@
+"""`/runs/<run_id>/events/`: a run's events as server-sent events, for htmx 4's `hx-sse:connect`.
+
+Message format (every text HTML-escaped; all swaps are `<hx-partial>` blocks, so the element
+that holds the connection never changes):
+
+- one message per `RunEvent` row, `id: <seq>`:
+  - `RunResponse` (token chunks): a `<span>` appended to `#run-text`;
+  - `WorkflowCompleted`: the rendered post, swapped into `#run-post`;
+  - anything else (research steps, `RunFailed`...): an `<li>` appended to `#run-steps`;
+- a message without an id whenever the run's status changes: the badge, into `#run-status`;
+- at the end: a message without an id that swaps the final status and result (the same
+  partials the finished page renders), then `event: done` (data: the status), on which the
+  page's `hx-sse:close="done"` closes the stream for good;
+- `: keepalive` comments while nothing happens, so proxies keep the connection open.
+
+A reconnect sends `Last-Event-ID` (or the page passes `?last_event_id=` for what it rendered
+itself); the stream then starts after that seq, so nothing is shown twice or missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+from django.views.decorators.http import require_GET
+
+from sessions_app.models import RunEvent, WorkflowRun
+from sessions_app.selectors.runs import aevents_since, arun_get
+from sessions_app.services.run_events import CHUNK_EVENT, COMPLETED_EVENT
+from sessions_app.services.runs import run_reap_if_stale
+from sessions_app.views.runs import run_context, step_from_event
+
+POLL_SECONDS = 0.1
+# After this long without events (a queued run with no worker, a slow model) poll less often.
+IDLE_AFTER_SECONDS = 5.0
+IDLE_POLL_SECONDS = 0.5
+HEARTBEAT_SECONDS = 15.0
+REAP_SECONDS = 5.0
+RUN_PAGE = "runs/run_detail.html"
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@require_GET
+async def run_events(request: HttpRequest, run_id: UUID) -> HttpResponse:
+    """Stream the run's events after the last one the client has, until the run ends."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        # An EventSource cannot follow a redirect to a login page; say no plainly.
+        return HttpResponse("Log in to follow this run.", status=403, content_type="text/plain")
+    run = await arun_get(run_id=run_id)
+    if run is None:
+        raise Http404("No run with this id.")
+    response = StreamingHttpResponse(
+        event_stream(run, after_seq=last_event_id(request)), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def last_event_id(request: HttpRequest) -> int:
+    """Return the last seq the client has: the Last-Event-ID header, else ?last_event_id=, else 0."""
+    for raw in (request.headers.get("Last-Event-ID"), request.GET.get("last_event_id")):
+        if raw is not None and raw.strip().isdigit():
+            return int(raw.strip())
+    return 0
+
+
+def sse_message(data: str = "", *, event: str | None = None, seq: int | None = None) -> str:
+    """Format one server-sent event; each line of `data` gets its own `data:` field."""
+    fields = [f"event: {event}"] if event else []
+    if seq is not None:
+        fields.append(f"id: {seq}")
+    fields += [f"data: {line}" for line in _LINE_BREAK.split(data)]
+    return "\n".join(fields) + "\n\n"
+
+
+def event_message(event: RunEvent) -> str:
+    """Return the message that shows one event on the run page."""
+    if event.event == CHUNK_EVENT:
+        html = format_html(
+            '<hx-partial hx-target="#run-text" hx-swap="beforeend"><span>{}</span></hx-partial>',
+            event.content,
+        )
+    elif event.event == COMPLETED_EVENT:
+        post = render_to_string(f"{RUN_PAGE}#final-post", {"final": event.content})
+        html = format_html('<hx-partial hx-target="#run-post" hx-swap="innerHTML">{}</hx-partial>', post)
+    else:
+        step = render_to_string(f"{RUN_PAGE}#step", {"step": step_from_event(event)})
+        html = format_html('<hx-partial hx-target="#run-steps" hx-swap="beforeend">{}</hx-partial>', step)
+    return sse_message(html, seq=event.seq)
+
+
+def status_message(run: WorkflowRun) -> str:
+    """Return the message that updates the status badge."""
+    status = render_to_string(f"{RUN_PAGE}#status", {"run": run})
+    return sse_message(
+        format_html('<hx-partial hx-target="#run-status" hx-swap="innerHTML">{}</hx-partial>', status)
+    )
+
+
+def final_messages(run: WorkflowRun) -> str:
+    """Return the final status and result (as the finished page shows them), then `done`."""
+    context = run_context(run)
+    html = format_html(
+        '<hx-partial hx-target="#run-status" hx-swap="innerHTML">{}</hx-partial>'
+        '<hx-partial hx-target="#run-post" hx-swap="innerHTML">{}</hx-partial>',
+        render_to_string(f"{RUN_PAGE}#status", context),
+        render_to_string(f"{RUN_PAGE}#post", context),
+    )
+    return sse_message(html) + sse_message(run.status, event="done")
+
+
+async def event_stream(run: WorkflowRun, *, after_seq: int) -> AsyncIterator[str]:
+    """Yield messages for the run's events after `after_seq`, then the end, once the run has ended.
+
+    The status is read before the events, so when it says "finished" every event was already
+    written and an empty read means there is nothing left. Between polls the database
+    connection is released (as a request would at its end), so a stream that lasts minutes
+    holds no connection while it waits and never uses one that went stale.
+    """
+    shown_status = None
+    last_event_at = sent_at = reaped_at = time.monotonic()
+    try:
+        while True:
+            await run.arefresh_from_db(
+                fields=["status", "error", "heartbeat_at", "started_at", "finished_at"]
+            )
+            if time.monotonic() - reaped_at >= REAP_SECONDS:
+                reaped_at = time.monotonic()
+                if await sync_to_async(run_reap_if_stale)(run=run):
+                    continue
+            events = await aevents_since(run=run, after_seq=after_seq)
+            for event in events:
+                yield event_message(event)
+                after_seq = event.seq
+            changed = run.status != shown_status
+            if changed:
+                shown_status = run.status
+                yield status_message(run)
+            if run.is_finished and not events:
+                yield await sync_to_async(final_messages)(run)
+                return
+            now = time.monotonic()
+            if events:
+                last_event_at = sent_at = now
+                continue
+            sent_at = now if changed else sent_at
+            await sync_to_async(close_old_connections)()
+            if now - sent_at >= HEARTBEAT_SECONDS:
+                sent_at = now
+                yield ": keepalive\n\n"
+            idle = now - last_event_at >= IDLE_AFTER_SECONDS
+            await asyncio.sleep(IDLE_POLL_SECONDS if idle else POLL_SECONDS)
+    finally:
+        await sync_to_async(close_old_connections)()

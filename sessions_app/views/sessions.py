@@ -1,0 +1,161 @@
+"""Session pages: the list (with the new-session form), one session, its cache check, a cached entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from sessions_app.forms import RunForm, SessionCreateForm, add_service_error
+from sessions_app.models import WorkflowSession
+from sessions_app.registry import UnknownWorkflowError, get_workflow_class, workflow_classes
+from sessions_app.selectors.runs import session_runs
+from sessions_app.selectors.sessions import (
+    SessionFilters,
+    session_cached_entry,
+    session_entries,
+    session_entry_get,
+    session_get,
+    session_list,
+)
+from sessions_app.services.sessions import session_create
+from sessions_app.state_store import state_load
+from sessions_app.templatetags.dashboard import ago
+from sessions_app.views import HtmxHttpRequest, wants_partial
+from sessions_app.workflow import BlogPostGenerator
+from sessions_app.workflow.blog_post_generator import CACHE_KEY, find_cached
+
+PAGE_SIZE = 50
+RUN_HISTORY = 25
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_index(request: HtmxHttpRequest) -> HttpResponse:
+    """List sessions (GET) or create one (POST): the list page holds the new-session form."""
+    if request.method == "POST":
+        return _session_create(request)
+    return _session_list(request, SessionCreateForm())
+
+
+def _session_list(request: HtmxHttpRequest, form: SessionCreateForm, status: int = 200) -> HttpResponse:
+    filters = SessionFilters(
+        search=request.GET.get("q", ""),
+        workflow=request.GET.get("workflow", ""),
+        oldest_first=request.GET.get("sort") == "oldest",
+    )
+    page = Paginator(session_list(filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "filters": filters,
+        "page": page,
+        "workflows": list(workflow_classes()),
+        "create_form": form,
+    }
+    partial = request.method == "GET" and wants_partial(request)
+    template = "sessions/session_list.html" + ("#session-results" if partial else "")
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _session_create(request: HtmxHttpRequest) -> HttpResponse:
+    form = SessionCreateForm(request.POST)
+    if form.is_valid():
+        try:
+            session = session_create(
+                session_id=form.cleaned_data["session_id"],
+                workflow=form.cleaned_data["workflow"],
+                name=form.cleaned_data["name"],
+                user=request.user,
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            url = reverse("session_detail", args=[session.session_id])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    if request.htmx:
+        return render(request, "sessions/session_list.html#create-form", {"create_form": form}, status=422)
+    return _session_list(request, form, status=422)
+
+
+@login_required
+@require_GET
+def session_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+    """Show a session: its state, cached entries, the run form and the run history."""
+    session = session_get(session_id=session_id)
+    return render(request, "sessions/session_detail.html", session_context(session))
+
+
+def session_context(session: WorkflowSession, run_form: RunForm | None = None) -> dict[str, Any]:
+    """Return what the session page shows; `run_form` is a bound form to show again with its errors."""
+    run_form = run_form or run_form_for(session)
+    topic = run_form.data.get("topic", "") if run_form is not None and run_form.is_bound else ""
+    return {
+        "session": session,
+        "state": state_load(session),
+        "entries": session_entries(session=session),
+        "runs": session_runs(session=session, limit=RUN_HISTORY),
+        "run_form": run_form,
+        **cache_status(session, topic),
+    }
+
+
+def run_form_for(session: WorkflowSession, data: Any = None) -> RunForm | None:
+    """Return the run form for the session's workflow, or None when that workflow is not registered."""
+    try:
+        workflow_class = get_workflow_class(session.workflow)
+    except UnknownWorkflowError:
+        return None
+    check_url = None
+    if issubclass(workflow_class, BlogPostGenerator):
+        check_url = reverse("session_cache_check", args=[session.session_id])
+    return RunForm(data, workflow_class=workflow_class, cache_check_url=check_url)
+
+
+@login_required
+@require_GET
+def session_cache_check(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+    """Say whether the typed topic is already cached in this session, and since when."""
+    session = session_get(session_id=session_id)
+    context = cache_status(session, request.GET.get("topic", ""))
+    return render(request, "sessions/session_detail.html#cache-status", context)
+
+
+def cache_status(session: WorkflowSession, topic: str) -> dict[str, Any]:
+    """Return whether `topic` is cached in the session and, when known, how long ago (`cached_age`)."""
+    status: dict[str, Any] = {"topic": topic, "cached": False, "cached_age": ""}
+    if not topic.strip():
+        return status
+    entry = session_cached_entry(session=session, topic=topic)
+    if entry is not None:
+        status.update(cached=True, cached_age=ago(entry.updated_at))
+    elif isinstance(session.session_state.get(CACHE_KEY), dict):
+        # A cache in the dict shape lives in session_state, not in entries; it has no age to show.
+        status["cached"] = find_cached(session.session_state, topic) is not None
+    return status
+
+
+@login_required
+@require_GET
+def session_entry(request: HtmxHttpRequest, session_id: str, entry_id: int) -> HttpResponse:
+    """Show one cached entry: a blog post rendered from its Markdown, anything else as a JSON tree."""
+    session = session_get(session_id=session_id)
+    entry = session_entry_get(session=session, entry_id=entry_id)
+    value = entry.value
+    post = value.get("blog_post") if isinstance(value, dict) else None
+    topic = value.get("topic") if isinstance(value, dict) else None
+    context = {
+        "session": session,
+        "entry": entry,
+        "post": post if isinstance(post, str) else None,
+        "topic": topic if isinstance(topic, str) else None,
+    }
+    return render(request, "sessions/entry_detail.html", context)
