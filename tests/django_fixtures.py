@@ -93,3 +93,16 @@ def make_session(db: None) -> Callable[..., WorkflowSession]:
         return session
 
     return make
+
+
+def user_with_role(user_model: Any, username: str, role: str | None) -> Any:
+    """Create a user in one of the roles (or in none), with the role groups in place."""
+    from django.contrib.auth.models import Group
+
+    from sessions_app.services.roles import roles_sync
+
+    roles_sync()
+    user = user_model.objects.create_user(username)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user

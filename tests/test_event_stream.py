@@ -15,6 +15,7 @@ from django.utils import timezone
 from sessions_app.models import RunEvent, WorkflowRun, WorkflowSession
 from sessions_app.views import events as events_view
 from sessions_app.views.events import sse_message
+from tests.django_fixtures import user_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,7 +56,7 @@ def parse(text: str) -> list[Message]:
 
 @pytest.fixture
 def user(django_user_model: type[AbstractUser]) -> AbstractUser:
-    return django_user_model.objects.create_user("watcher")
+    return user_with_role(django_user_model, "watcher", "viewer")
 
 
 def make_run(status: str = "succeeded", events: tuple[tuple[str, str], ...] = ()) -> WorkflowRun:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from sessions_app.models import RunEvent, WorkflowRun, WorkflowSession
 from sessions_app.state_store import state_replace
 from sessions_app.workflow import RunResponse, Workflow
+from tests.django_fixtures import user_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +60,7 @@ def add_events(run: WorkflowRun, *events: tuple[str, str]) -> None:
 
 @pytest.fixture
 def user_client(client: Client, django_user_model: type[AbstractUser]) -> Client:
-    client.force_login(django_user_model.objects.create_user("runner"))
+    client.force_login(user_with_role(django_user_model, "runner", "runner"))
     return client
 
 

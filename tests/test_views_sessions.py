@@ -16,6 +16,7 @@ from django.utils.html import escape
 
 from sessions_app.models import StateEntry, WorkflowRun, WorkflowSession
 from sessions_app.state_store import state_replace
+from tests.django_fixtures import user_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def assert_no_markup(html: str, payload: str = XSS) -> None:
 
 @pytest.fixture
 def user_client(client: Client, django_user_model: type[AbstractUser]) -> Client:
-    client.force_login(django_user_model.objects.create_user("viewer"))
+    client.force_login(user_with_role(django_user_model, "viewer", "runner"))
     return client
 
 

@@ -33,6 +33,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
 from sessions_app.models import RunEvent, WorkflowRun
+from sessions_app.roles import CAN_VIEW
 from sessions_app.selectors.runs import aevents_since, arun_get
 from sessions_app.services.run_events import CHUNK_EVENT, COMPLETED_EVENT
 from sessions_app.services.runs import run_reap_if_stale
@@ -55,6 +56,8 @@ async def run_events(request: HttpRequest, run_id: UUID) -> HttpResponse:
     if not user.is_authenticated:
         # An EventSource cannot follow a redirect to a login page; say no plainly.
         return HttpResponse("Log in to follow this run.", status=403, content_type="text/plain")
+    if not await user.ahas_perm(CAN_VIEW):
+        return HttpResponse("You may not view runs.", status=403, content_type="text/plain")
     run = await arun_get(run_id=run_id)
     if run is None:
         raise Http404("No run with this id.")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -17,6 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from sessions_app.forms import add_service_error
 from sessions_app.markdown import safe_url
 from sessions_app.models import RunEvent, WorkflowRun
+from sessions_app.roles import CAN_RUN, CAN_VIEW
 from sessions_app.selectors.runs import events_since, run_get
 from sessions_app.selectors.sessions import session_get
 from sessions_app.services.run_events import CHUNK_EVENT, COMPLETED_EVENT, RUN_CANCELLED, RUN_FAILED
@@ -29,6 +30,7 @@ ERROR_EVENTS = frozenset({RUN_FAILED, RUN_CANCELLED})
 
 
 @login_required
+@permission_required(CAN_RUN, raise_exception=True)
 @require_POST
 def run_create(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Start a run from the form and go to its page; a cached answer is there at once."""
@@ -49,6 +51,7 @@ def run_create(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
 
 
 @login_required
+@permission_required(CAN_VIEW, raise_exception=True)
 @require_GET
 def run_detail(request: HtmxHttpRequest, run_id: UUID) -> HttpResponse:
     """Show a run: its status, inputs, steps and post, streamed live until it ends."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -17,6 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from sessions_app.forms import RunForm, SessionCreateForm, add_service_error
 from sessions_app.models import WorkflowSession
 from sessions_app.registry import UnknownWorkflowError, get_workflow_class, workflow_classes
+from sessions_app.roles import CAN_CREATE_SESSION, CAN_VIEW
 from sessions_app.selectors.runs import session_runs
 from sessions_app.selectors.sessions import (
     SessionFilters,
@@ -38,6 +39,7 @@ RUN_HISTORY = 25
 
 
 @login_required
+@permission_required(CAN_VIEW, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def session_index(request: HtmxHttpRequest) -> HttpResponse:
     """List sessions (GET) or create one (POST): the list page holds the new-session form."""
@@ -67,6 +69,8 @@ def _session_list(request: HtmxHttpRequest, form: SessionCreateForm, status: int
 
 
 def _session_create(request: HtmxHttpRequest) -> HttpResponse:
+    if not request.user.has_perm(CAN_CREATE_SESSION):
+        raise PermissionDenied("Starting sessions needs the runner role.")
     form = SessionCreateForm(request.POST)
     if form.is_valid():
         try:
@@ -87,6 +91,7 @@ def _session_create(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @login_required
+@permission_required(CAN_VIEW, raise_exception=True)
 @require_GET
 def session_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Show a session: its state, cached entries, the run form and the run history."""
@@ -121,6 +126,7 @@ def run_form_for(session: WorkflowSession, data: Any = None) -> RunForm | None:
 
 
 @login_required
+@permission_required(CAN_VIEW, raise_exception=True)
 @require_GET
 def session_cache_check(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Say whether the typed topic is already cached in this session, and since when."""
@@ -144,6 +150,7 @@ def cache_status(session: WorkflowSession, topic: str) -> dict[str, Any]:
 
 
 @login_required
+@permission_required(CAN_VIEW, raise_exception=True)
 @require_GET
 def session_entry(request: HtmxHttpRequest, session_id: str, entry_id: int) -> HttpResponse:
     """Show one cached entry: a blog post rendered from its Markdown, anything else as a JSON tree."""
