@@ -7,11 +7,13 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from sessions_app.models import WorkflowSession
 from sessions_app.registry import RunParameter, run_parameters, workflow_classes
-from sessions_app.workflow import Workflow
+from sessions_app.workflow import BlogPostGenerator, Workflow
+from sessions_app.workflow.blog_post_generator import MAX_TOPIC_LENGTH
 
 MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
 MAX_NAME = WorkflowSession._meta.get_field("name").max_length
@@ -57,7 +59,9 @@ class RunForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.parameters = {param.name: param for param in run_parameters(workflow_class)}
         for param in self.parameters.values():
-            self.fields[param.name] = parameter_field(param)
+            self.fields[param.name] = parameter_field(
+                param, max_length=text_limit(workflow_class, param.name)
+            )
         # The as-you-type cache check: the topic asks the server whether it is cached already.
         self.checks_cache = bool(cache_check_url) and "topic" in self.fields
         if self.checks_cache:
@@ -93,7 +97,14 @@ def add_service_error(form: forms.Form, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
-def parameter_field(param: RunParameter) -> forms.Field:
+def text_limit(workflow_class: type[Workflow], name: str) -> int:
+    """Return the most characters a text input may hold: the engine's own limit where it has one."""
+    if issubclass(workflow_class, BlogPostGenerator) and name == "topic":
+        return MAX_TOPIC_LENGTH
+    return settings.WFSITE_MAX_INPUT_CHARS
+
+
+def parameter_field(param: RunParameter, *, max_length: int | None = None) -> forms.Field:
     """Return the form field for one run() parameter, its default as the initial value."""
     label = param.name.replace("_", " ").capitalize()
     initial = param.default.value if isinstance(param.default, enum.Enum) else param.default
@@ -106,7 +117,18 @@ def parameter_field(param: RunParameter) -> forms.Field:
         return forms.IntegerField(**common)
     if param.kind is float:
         return forms.FloatField(**common)
-    return forms.CharField(**common)
+    if max_length is None:
+        return forms.CharField(**common)
+    too_long = f"The {label.lower()} is %(show_value)d characters long; the limit is %(limit_value)d."
+    field = forms.CharField(
+        **common,
+        max_length=max_length,
+        help_text=f"At most {max_length} characters.",
+        error_messages={"max_length": too_long},
+    )
+    # No maxlength attribute: the browser would silently cut a pasted text; the error says why instead.
+    field.widget.attrs.pop("maxlength", None)
+    return field
 
 
 def _choice_field(param: RunParameter, common: dict[str, Any]) -> forms.Field:

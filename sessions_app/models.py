@@ -141,6 +141,8 @@ class WorkflowRun(models.Model):
         indexes = [
             models.Index(fields=["session", "-created_at"], name="run_session_recent_idx"),
             models.Index(fields=["session", "flight_key", "status"], name="run_flight_idx"),
+            # Run starts are rate-limited per user over a recent window.
+            models.Index(fields=["started_by", "-created_at"], name="run_user_recent_idx"),
         ]
 
     def __str__(self) -> str:

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, JSONField, Sum, Value
 from django.utils import timezone
 
+from sessions_app.limits import state_size_check
 from sessions_app.models import StateEntry, WorkflowSession
 from sessions_app.workflow.errors import StateNotSerializableError
 from sessions_app.workflow.state import MISSING, Op, Path, apply, check_json, copy_json, get_at
@@ -174,6 +175,7 @@ def state_snapshot(session_id: str, *, tries: int = 3) -> tuple[WorkflowSession,
 def state_replace(session: WorkflowSession, new_state: dict[str, Any], *, save: bool = True) -> None:
     """Write a whole state over whatever the session held (creation, admin edits, restores)."""
     check_storable(new_state)
+    state_size_check(json_size(new_state), previous=session.state_size)
     if session.pk is None:
         session.save()
     StateEntry.objects.filter(session=session).delete()
@@ -210,13 +212,14 @@ def state_write_ops(
     """
     for op in ops:
         _check_op(op)
-    writer = _RowWriter(session, latest)
+    writer, before = _RowWriter(session, latest), session.state_size
     with transaction.atomic():  # an append's items are checked as they go in: none or all are written
         for op in ops:
             writer.write(op)
             if latest is not None:
                 apply(latest, [op], force=True)
         writer.finish()
+        state_size_check(session.state_size, previous=before)
         if save:
             session.save(update_fields=STATE_FIELDS)
 

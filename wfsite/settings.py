@@ -1,12 +1,15 @@
 """Settings for wfsite; every deployment knob is read from the environment.
 
-Knobs: DATABASE_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS (comma separated), CSRF_TRUSTED_ORIGINS.
-With none set, the site runs in DEBUG on a SQLite file in the project folder.
+Knobs: DATABASE_URL, SECRET_KEY, DEBUG, ALLOWED_HOSTS (comma separated), CSRF_TRUSTED_ORIGINS,
+the HTTPS settings below (SECURE_*, *_COOKIE_SECURE) and the WFSITE_* limits. With none set, the
+site runs in DEBUG on a SQLite file in the project folder. With DEBUG off, the defaults pass
+`manage.py check --deploy` (README, "Production settings").
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -34,17 +37,75 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip().replace("_", ""))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from None
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 or more, not {value}")
+    return value
+
+
+def strong_secret_key(key: str) -> str:
+    """Return the key, or refuse one that is missing, short, or the development default."""
+    if not key:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    if key == DEV_SECRET_KEY or key.startswith("django-insecure-"):
+        raise ImproperlyConfigured("SECRET_KEY is the development default; set a random one")
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is {len(key)} characters long; use at least {MIN_SECRET_KEY_LENGTH} random "
+            "characters, e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    return key
+
+
 DEBUG = env_bool("DEBUG", True)
 
+# Only for local development: DEBUG on and no key given.
+DEV_SECRET_KEY = "django-insecure-local-development-only-" + "x" * 20
+MIN_SECRET_KEY_LENGTH = 50  # what `check --deploy` asks for
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    # Only for local development: DEBUG on and no key given.
-    SECRET_KEY = "django-insecure-local-development-only-" + "x" * 20
+if not DEBUG:
+    SECRET_KEY = strong_secret_key(SECRET_KEY)
+elif not SECRET_KEY:
+    SECRET_KEY = DEV_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# -- HTTPS and browser protections ------------------------------------------------------------------
+# Harmless over plain HTTP, so on in development too.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+# These need HTTPS, so they default to on only when DEBUG is off; each can be overridden.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+# Behind a proxy that terminates TLS: "HTTP_X_FORWARDED_PROTO,https" trusts that header, which the
+# proxy must always set (or strip), or clients could claim HTTPS themselves.
+_proxy_header = env_list("SECURE_PROXY_SSL_HEADER", [])
+if _proxy_header and len(_proxy_header) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER must be a header and a value, e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = (_proxy_header[0], _proxy_header[1]) if _proxy_header else None
+# Sent by sessions_app.middleware on every response; the pages load scripts and styles only from
+# static files (htmx evaluates code only for hx-on, trigger filters and js: values, unused here).
+WFSITE_CONTENT_SECURITY_POLICY = os.environ.get(
+    "WFSITE_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -62,6 +123,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "sessions_app.middleware.ContentSecurityPolicyMiddleware",
+    "sessions_app.middleware.RequestLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -130,12 +193,30 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.conso
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/sessions/"
 
-TASKS = {
-    "default": {
-        "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default"],
+# Runs queue in the database for `manage.py db_worker` (one machine, nothing else to run), unless
+# WFSITE_TASK_BACKEND=rq: then they queue in Redis at REDIS_URL for RQ workers on any number of
+# machines (`manage.py rq_worker`).
+WFSITE_TASK_BACKEND = os.environ.get("WFSITE_TASK_BACKEND", "").strip().lower() or "db"
+if WFSITE_TASK_BACKEND == "rq":
+    # django_rq provides the rqworker command, and django-tasks-rq's system check requires it.
+    INSTALLED_APPS += ["django_rq"]
+    RQ_QUEUES = {
+        "default": {
+            "URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+            # RQ kills a job after this long (default 180 s, too short for a slow model); the run is
+            # then failed with its state kept. Heartbeats, not this, catch a dead worker.
+            "DEFAULT_TIMEOUT": env_int("WFSITE_RQ_JOB_TIMEOUT", 3600),
+        }
     }
-}
+    # The worker must load jobs with django-tasks-rq's Job class; this makes it the default.
+    RQ = {"JOB_CLASS": "django_tasks_rq.Job"}
+    # django_rq would add a queue dashboard to the admin; that is the admin's call, so it is off.
+    RQ_SHOW_ADMIN_LINK = False
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+elif WFSITE_TASK_BACKEND == "db":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+else:
+    raise ImproperlyConfigured(f"WFSITE_TASK_BACKEND must be db or rq, not {WFSITE_TASK_BACKEND!r}")
 
 LOGGING = {
     "version": 1,
@@ -150,3 +231,22 @@ WFSITE_HEARTBEAT_INTERVAL = float(os.environ.get("WFSITE_HEARTBEAT_INTERVAL", "5
 WFSITE_HEARTBEAT_TIMEOUT = float(os.environ.get("WFSITE_HEARTBEAT_TIMEOUT", "30"))
 # Workflow classes the dashboard can run, by dotted path; the first is the default.
 WFSITE_WORKFLOWS = env_list("WFSITE_WORKFLOWS", ["sessions_app.workflow.BlogPostGenerator"])
+
+# -- limits (README, "Production settings") -------------------------------------------------------
+# A session's state as compact JSON; a write that would grow it past this is refused whole.
+WFSITE_MAX_STATE_BYTES = env_int("WFSITE_MAX_STATE_BYTES", 20 * 1024 * 1024)
+# A run's inputs: how many, and how long each text may be (a workflow may allow less).
+WFSITE_MAX_RUN_INPUTS = env_int("WFSITE_MAX_RUN_INPUTS", 50)
+WFSITE_MAX_INPUT_CHARS = env_int("WFSITE_MAX_INPUT_CHARS", 10_000)
+# Run starts per user: "N/S" allows N in any S seconds; "" or "0/60" turns the limit off.
+WFSITE_RUN_RATE_LIMIT = os.environ.get("WFSITE_RUN_RATE_LIMIT", "20/60").strip()
+if WFSITE_RUN_RATE_LIMIT and not re.fullmatch(r"\d+/[1-9]\d*", WFSITE_RUN_RATE_LIMIT):
+    raise ImproperlyConfigured(f"WFSITE_RUN_RATE_LIMIT must look like 20/60, not {WFSITE_RUN_RATE_LIMIT!r}")
+# A request's form fields (files excluded) and their number; more is answered 413 / 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env_int("DATA_UPLOAD_MAX_NUMBER_FIELDS", 1000)
+# Uploaded files larger than this are spooled to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
+# The largest session import file the admin accepts (checked before it is read); a request
+# carrying a file may be this much larger than DATA_UPLOAD_MAX_MEMORY_SIZE.
+WFSITE_MAX_UPLOAD_BYTES = env_int("WFSITE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)

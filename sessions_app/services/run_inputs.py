@@ -12,6 +12,7 @@ import enum
 import math
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from sessions_app.registry import RunParameter, run_parameters
@@ -24,6 +25,10 @@ def run_inputs_clean(*, workflow_class: type[Workflow], inputs: dict[str, Any]) 
     """Return the inputs as JSON with defaults filled in; raise ValidationError naming each bad field."""
     if not isinstance(inputs, dict):
         raise ValidationError("The inputs must be a mapping of parameter names to values.")
+    most = settings.WFSITE_MAX_RUN_INPUTS
+    if len(inputs) > most:
+        # Refused before looking at them, so a flood of names costs one message, not one each.
+        raise ValidationError(f"A run takes at most {most} inputs; {len(inputs)} were given.")
     params = {param.name: param for param in run_parameters(workflow_class)}
     errors: dict[str, list[str]] = {}
     for name in inputs:
@@ -77,6 +82,8 @@ def _check(param: RunParameter, value: Any) -> Any:
         raise ValueError(f"Expected {_KIND_NAMES.get(kind, kind.__name__)}, got {type(value).__name__}.")
     if kind is float and not math.isfinite(value):
         raise ValueError(f"Expected a finite number, got {value!r}.")
+    if kind is str and len(value) > (most := settings.WFSITE_MAX_INPUT_CHARS):
+        raise ValueError(f"The text is {len(value)} characters long; the limit is {most}.")
     return value
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from django.utils import timezone
 
 from sessions_app.models import RunEvent, StateEntry, WorkflowRun, WorkflowSession
 from sessions_app.registry import UnknownWorkflowError, get_workflow_class
+from sessions_app.services.rate_limits import run_rate_check
 from sessions_app.services.run_events import COMPLETED_EVENT, RunEventWriter, storable_text
 from sessions_app.services.run_failures import run_end_event, run_fail, run_reap_if_stale, runs_reap_stale
 from sessions_app.services.run_heartbeat import Heartbeat
@@ -46,8 +48,13 @@ def run_start(
     session: WorkflowSession,
     inputs: dict[str, Any],
     user: AbstractBaseUser | AnonymousUser | None,
+    now: datetime | None = None,
 ) -> WorkflowRun:
-    """Answer from the cache, join the run already making this result, or queue a new run."""
+    """Answer from the cache, join the run already making this result, or queue a new run.
+
+    Raises ValidationError for bad inputs and RunRateLimitedError when `user` has started as many
+    runs as WFSITE_RUN_RATE_LIMIT allows (joining a run in flight is always allowed).
+    """
     try:
         workflow_class = get_workflow_class(session.workflow)
     except UnknownWorkflowError as error:
@@ -56,16 +63,25 @@ def run_start(
     cleaned = hooks.clean(run_inputs_clean(workflow_class=workflow_class, inputs=inputs))
     # Two starts on one session queue here, so the second sees the first's run or cached post.
     locked = WorkflowSession.objects.select_for_update().get(pk=session.pk)
+    now = now or timezone.now()
     started_by = user if user is not None and user.is_authenticated else None
     answer = hooks.cached_answer(locked, cleaned)
     key = hooks.flight_key(cleaned)
-    if answer is not None:
-        run = _run_from_cache(session=locked, inputs=cleaned, key=key, answer=answer, user=started_by)
-    elif key and (joined := _run_in_flight(session=locked, key=key)) is not None:
+    if answer is None and key and (joined := _run_in_flight(session=locked, key=key)) is not None:
         return joined
+    run_rate_check(user=started_by, now=now)
+    if answer is not None:
+        run = _run_from_cache(
+            session=locked, inputs=cleaned, key=key, answer=answer, user=started_by, now=now
+        )
     else:
         run = WorkflowRun.objects.create(
-            session=locked, workflow=locked.workflow, inputs=cleaned, flight_key=key, started_by=started_by
+            session=locked,
+            workflow=locked.workflow,
+            inputs=cleaned,
+            flight_key=key,
+            started_by=started_by,
+            created_at=now,
         )
         transaction.on_commit(lambda: _run_enqueue(run))
     locked.run_count += 1
@@ -76,9 +92,14 @@ def run_start(
 
 
 def _run_from_cache(
-    *, session: WorkflowSession, inputs: dict[str, Any], key: str, answer: CachedAnswer, user: Any
+    *,
+    session: WorkflowSession,
+    inputs: dict[str, Any],
+    key: str,
+    answer: CachedAnswer,
+    user: Any,
+    now: datetime,
 ) -> WorkflowRun:
-    now = timezone.now()
     output = storable_text(answer.output)
     run = WorkflowRun.objects.create(
         session=session,
@@ -92,6 +113,7 @@ def _run_from_cache(
         finished_at=now,
         state_version=session.version,
         started_by=user,
+        created_at=now,
     )
     RunEvent.objects.create(run=run, seq=1, event=COMPLETED_EVENT, content=output)
     if answer.entry_id is not None:

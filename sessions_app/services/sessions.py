@@ -15,23 +15,26 @@ from sessions_app.state_store import EMPTY_STATE_SIZE
 
 MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
 MAX_NAME = WorkflowSession._meta.get_field("name").max_length
-# Control characters (Cc) break URLs and logs; surrogates (Cs) are not text any database stores.
-_FORBIDDEN_CATEGORIES = {"Cc", "Cs"}
+# Control characters (Cc) break URLs and logs; lone surrogates (Cs) are not text any database stores.
+_FORBIDDEN = {"Cc": ("control characters", ""), "Cs": ("lone surrogates", ", which are not valid text")}
+_ALLOWED = "letters, digits, spaces and punctuation in any script are fine."
+
+
+def _codes(chars: set[str]) -> str:
+    shown = ", ".join(f"U+{ord(char):04X}" for char in sorted(chars)[:5])
+    return shown + (", ..." if len(chars) > 5 else "")
 
 
 def _session_id_errors(session_id: object) -> list[str]:
     if not isinstance(session_id, str) or not session_id:
-        return ["Give the session an id: 1 to 255 characters."]
+        return [f"Give the session an id: 1 to {MAX_SESSION_ID} characters."]
     errors = []
     if len(session_id) > MAX_SESSION_ID:
         errors.append(f"The id is {len(session_id)} characters long; the limit is {MAX_SESSION_ID}.")
-    bad = sorted({char for char in session_id if unicodedata.category(char) in _FORBIDDEN_CATEGORIES})
-    if bad:
-        shown = ", ".join(f"U+{ord(char):04X}" for char in bad[:5])
-        errors.append(
-            f"The id contains control characters ({shown}); letters, digits, spaces and punctuation "
-            "in any script are fine."
-        )
+    for category, (what, why) in _FORBIDDEN.items():
+        bad = {char for char in session_id if unicodedata.category(char) == category}
+        if bad:
+            errors.append(f"The id contains {what} ({_codes(bad)}){why}; {_ALLOWED}")
     return errors
 
 

@@ -20,6 +20,7 @@ from sessions_app.models import RunEvent, WorkflowRun
 from sessions_app.roles import CAN_RUN, CAN_VIEW
 from sessions_app.selectors.runs import events_since, run_get
 from sessions_app.selectors.sessions import session_get
+from sessions_app.services.rate_limits import RunRateLimitedError
 from sessions_app.services.run_events import CHUNK_EVENT, COMPLETED_EVENT, RUN_CANCELLED, RUN_FAILED
 from sessions_app.services.runs import run_reap_if_stale, run_start
 from sessions_app.views import HtmxHttpRequest, wants_partial
@@ -33,21 +34,31 @@ ERROR_EVENTS = frozenset({RUN_FAILED, RUN_CANCELLED})
 @permission_required(CAN_RUN, raise_exception=True)
 @require_POST
 def run_create(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
-    """Start a run from the form and go to its page; a cached answer is there at once."""
+    """Start a run from the form and go to its page; over the rate limit, answer 429 with Retry-After."""
     session = session_get(session_id=session_id)
     form = run_form_for(session, request.POST)
+    status, retry_after = 422, None
     if form is not None and form.is_valid():
         try:
             run = run_start(session=session, inputs=form.inputs(), user=request.user)
         except ValidationError as error:
             add_service_error(form, error)
+        except RunRateLimitedError as error:
+            form.add_error(None, str(error))
+            status, retry_after = 429, error.retry_after
         else:
             url = reverse("run_detail", args=[run.run_id])
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     if form is not None and wants_partial(request):
         context = {"session": session, "run_form": form, **cache_status(session, form.data.get("topic", ""))}
-        return render(request, "sessions/session_detail.html#run-form", context, status=422)
-    return render(request, "sessions/session_detail.html", session_context(session, form), status=422)
+        response = render(request, "sessions/session_detail.html#run-form", context, status=status)
+    else:
+        response = render(
+            request, "sessions/session_detail.html", session_context(session, form), status=status
+        )
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @login_required

@@ -1,0 +1,75 @@
+"""Middleware: a Content-Security-Policy on every response, and request bodies within the limits.
+
+Django 5.2 has no CSP support of its own. The policy is `WFSITE_CONTENT_SECURITY_POLICY`; a view
+that sets its own header keeps it.
+
+Django refuses a form body over `DATA_UPLOAD_MAX_MEMORY_SIZE` (or with more than
+`DATA_UPLOAD_MAX_NUMBER_FIELDS` fields) with a bare "Bad Request (400)" from wherever the body
+is first read. `RequestLimitsMiddleware` reads form bodies first, so the person gets a 413 (or
+400) that says which limit. A body with files may be `WFSITE_MAX_UPLOAD_BYTES` larger; one over
+that is refused by its Content-Length before it is parsed. Parsing here is what
+CsrfViewMiddleware would do next anyway, so views keep Django's default upload handlers.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.http import HttpRequest, HttpResponse
+from django.utils.deprecation import MiddlewareMixin
+
+from sessions_app.limits import size_text
+
+CSP_HEADER = "Content-Security-Policy"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_NOTHING = "Nothing was saved."
+
+
+class ContentSecurityPolicyMiddleware(MiddlewareMixin):
+    """Add the site's Content-Security-Policy to responses that do not have one."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        policy = settings.WFSITE_CONTENT_SECURITY_POLICY
+        if policy and CSP_HEADER not in response:
+            response[CSP_HEADER] = policy
+        return response
+
+
+def _refuse(status: int, message: str) -> HttpResponse:
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+class RequestLimitsMiddleware(MiddlewareMixin):
+    """Answer a request over the body limits with a status and a message that name the limit."""
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        if request.method not in _BODY_METHODS:
+            return None
+        form_limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        upload = request.content_type == "multipart/form-data"
+        limit = settings.WFSITE_MAX_UPLOAD_BYTES + (form_limit or 0) if upload else form_limit
+        length = _content_length(request)
+        if limit is not None and length > limit:
+            what = "upload" if upload else "form"
+            return _refuse(
+                413, f"The {what} is {size_text(length)}; the limit is {size_text(limit)}. {_NOTHING}"
+            )
+        try:
+            request.POST  # noqa: B018 -- parsing applies Django's limits, also to a body sent without a length
+        except RequestDataTooBig:
+            fields = "The form's fields (files not counted) are" if upload else "The form is"
+            return _refuse(413, f"{fields} over the limit of {size_text(form_limit or 0)}. {_NOTHING}")
+        except TooManyFieldsSent:
+            limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+            return _refuse(400, f"The form sent too many fields; the limit is {limit}. {_NOTHING}")
+        except TooManyFilesSent:
+            limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+            return _refuse(400, f"The form sent too many files; the limit is {limit}. {_NOTHING}")
+        return None
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
