@@ -168,9 +168,11 @@ class Command(BaseCommand):
         uvicorn += ["--host", host, "--port", str(port), "--lifespan", "off"]
         uvicorn += ["--timeout-graceful-shutdown", str(HTTP_GRACE_SECONDS)]
         commands = [("web server", uvicorn)]
+        # Autoreload would put the real worker in a grandchild that our signals never reach.
+        worker = [sys.executable, manage_py, "db_worker", "--no-reload"]
+        if settings.WFSITE_TASK_BACKEND == "rq":
+            worker = [sys.executable, manage_py, "rq_worker"]
         for number in range(1, workers + 1):
-            # Autoreload would put the real worker in a grandchild that our signals never reach.
-            worker = [sys.executable, manage_py, "db_worker", "--no-reload"]
             commands.append((f"task worker {number}" if workers > 1 else "task worker", worker))
         if workers:
             # Fails runs whose worker died (no heartbeat), so none stays "running" forever.
