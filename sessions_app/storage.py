@@ -347,6 +347,11 @@ class DjangoWorkflowStorage:
             summary=ops_summary(ops),
             run=run,
         )
+        # Retention: check the history's length only every so many versions (a COUNT), not per write.
+        from sessions_app.services.history import history_keep, history_prune
+
+        if row.version % max(1, history_keep() // 10) == 0:
+            history_prune(session=row)
 
     def record_run(self, run: RunRecord) -> None:
         """Record a run that did not commit state (its write failed)."""

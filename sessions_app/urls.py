@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from django.urls import path, register_converter
+from django.urls import include, path, register_converter
 
 from sessions_app.views import events, runs, sessions
 
@@ -42,6 +42,8 @@ urlpatterns = [
         sessions.session_entry,
         name="session_entry",
     ),
+    # History, diffs, clearing, restore, export and import of one session's state.
+    path("sessions/<session_id:session_id>/", include("sessions_app.urls_state")),
     path("runs/<uuid:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<uuid:run_id>/events/", events.run_events, name="run_events"),
 ]

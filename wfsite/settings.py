@@ -250,3 +250,6 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2_621_440)
 # The largest session import file the admin accepts (checked before it is read); a request
 # carrying a file may be this much larger than DATA_UPLOAD_MAX_MEMORY_SIZE.
 WFSITE_MAX_UPLOAD_BYTES = env_int("WFSITE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+# Changes kept per session: the newest this many stay diffable and restorable; older ones are
+# folded into one baseline (sessions_app/services/history.py).
+WFSITE_HISTORY_KEEP = env_int("WFSITE_HISTORY_KEEP", 1000)

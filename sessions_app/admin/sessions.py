@@ -1,0 +1,182 @@
+"""The session admin: the state as editable JSON, its cached entries, history, restore, import, export."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from sessions_app.admin import state_views
+from sessions_app.admin.forms import SessionStateForm
+from sessions_app.forms_state import state_text
+from sessions_app.models import WorkflowSession
+from sessions_app.roles import CAN_CREATE_SESSION
+from sessions_app.selectors.history import history_floor
+from sessions_app.services.state import session_state_edit
+from sessions_app.state_pages import export_response, state_overview, undo_url
+from sessions_app.state_store import state_load
+
+ABOUT = [
+    "session_id",
+    "name",
+    "workflow",
+    "user_id",
+    ("version", "updated_at"),
+    ("state_size", "cache_entries"),
+]
+ABOUT += [("run_count", "last_run_status"), "created_at"]
+
+
+@admin.register(WorkflowSession)
+class WorkflowSessionAdmin(admin.ModelAdmin):
+    form = SessionStateForm
+    list_display = [
+        "session_id",
+        "name",
+        "workflow",
+        "version",
+        "cache_entries",
+        "state_size",
+        "run_count",
+        "updated_at",
+    ]
+    list_filter = ["workflow", "last_run_status"]
+    search_fields = ["session_id", "name", "user_id"]
+    ordering = ["-updated_at", "-id"]
+    readonly_fields = [
+        "session_id",
+        "workflow",
+        "user_id",
+        "version",
+        "state_size",
+        "cache_entries",
+        "run_count",
+        "last_run_status",
+        "created_at",
+        "updated_at",
+        "state_pretty",
+    ]
+    actions = ["export_json"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowSession]:
+        # The state is read through state_store where it is shown; lists never load it.
+        return super().get_queryset(request).defer("session_state", "list_keys")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # sessions come from the dashboard, runs, and imports
+
+    def get_fieldsets(self, request: HttpRequest, obj: WorkflowSession | None = None) -> list[Any]:
+        editable = obj is not None and self.has_change_permission(request, obj)
+        state = ["state", "base_version"] if editable else ["state_pretty"]
+        return [(None, {"fields": ABOUT}), ("State", {"fields": state})]
+
+    @admin.display(description="State")
+    def state_pretty(self, obj: WorkflowSession) -> SafeString:
+        return format_html('<pre class="state-json">{}</pre>', state_text(state_load(obj)))
+
+    def save_model(
+        self, request: HttpRequest, obj: WorkflowSession, form: SessionStateForm, change: bool
+    ) -> None:
+        if "name" in form.changed_data:
+            obj.save(update_fields=["name"])  # only the name: the state goes through the service
+        if form.edit is not None:
+            base, on_top = form.edit
+            # response_change, which says what was saved, is given only the request.
+            request.state_change = session_state_edit(
+                session=obj,
+                new_state=form.cleaned_data["state"],
+                base_version=base,
+                actor=request.user,
+                on_top=on_top,
+            )
+
+    def construct_change_message(
+        self, request: HttpRequest, form: SessionStateForm, formsets: Any, add: bool = False
+    ) -> list[Any]:
+        fields = [name for name in ("name", "state") if name in form.changed_data]
+        return [{"changed": {"fields": fields}}] if fields else []
+
+    def response_change(self, request: HttpRequest, obj: WorkflowSession) -> HttpResponse:
+        change = getattr(request, "state_change", None)
+        if change is not None:
+            url = undo_url(self.links(obj), change, history_floor(session=obj))
+            text = f"State saved as version {change.version}: {change.summary}"
+            messages.success(request, format_html('{} <a href="{}">Undo</a>', text, url) if url else text)
+        return super().response_change(request, obj)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        *args: Any,
+        obj: WorkflowSession | None = None,
+        **kwargs: Any,
+    ) -> HttpResponse:
+        if obj is not None:
+            form = context["adminform"].form
+            state = getattr(form, "loaded_state", None)
+            state = state_load(obj) if state is None else state
+            context["state_keys"] = state_overview(state, self.links(obj))
+            context["can_edit_state"] = self.has_change_permission(request, obj)
+            context["state_links"] = self.links(obj)
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    @staticmethod
+    def links(obj: WorkflowSession) -> state_views.StateLinks:
+        return state_views.admin_links(obj)
+
+    @admin.action(description="Download the selected session as JSON", permissions=["view"])
+    def export_json(self, request: HttpRequest, queryset: QuerySet[WorkflowSession]) -> HttpResponse | None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one session to download.", messages.WARNING)
+            return None
+        return export_response(queryset.get())
+
+    def get_urls(self) -> list[URLPattern]:
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+
+        def view(func: Any, **kwargs: Any) -> Any:
+            return self.admin_site.admin_view(partial(func, self, **kwargs))
+
+        extra = [
+            path("import/", view(state_views.import_view), name=f"{name}_import"),
+            path(
+                "<path:object_id>/state/history/",
+                view(state_views.history_view),
+                name=f"{name}_state_history",
+            ),
+            path("<path:object_id>/state/diff/", view(state_views.diff_view), name=f"{name}_state_diff"),
+            path(
+                "<path:object_id>/state/clear/",
+                view(state_views.action_view, kind="clear"),
+                name=f"{name}_state_clear",
+            ),
+            path(
+                "<path:object_id>/state/delete/",
+                view(state_views.action_view, kind="delete"),
+                name=f"{name}_state_delete",
+            ),
+            path(
+                "<path:object_id>/state/restore/<int:version>/",
+                view(state_views.action_view, kind="restore"),
+                name=f"{name}_state_restore",
+            ),
+            path("<path:object_id>/export/", view(state_views.export_view), name=f"{name}_state_export"),
+        ]
+        return extra + super().get_urls()
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra_context = {
+            **(extra_context or {}),
+            "import_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_import"),
+            "can_import": self.has_change_permission(request) and request.user.has_perm(CAN_CREATE_SESSION),
+        }
+        return super().changelist_view(request, extra_context)

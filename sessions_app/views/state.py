@@ -1,0 +1,126 @@
+"""A session's state pages on the dashboard: what it holds, its history, diffs, and the actions on it.
+
+Viewers (`CAN_VIEW`) see the state, history, diffs and may download the session; editors
+(`CAN_EDIT_STATE`) also clear, delete, restore and import. A refused request changes nothing
+and answers 403. The admin offers the same pages (`sessions_app.admin.state_views`).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from sessions_app.roles import CAN_EDIT_STATE, CAN_VIEW
+from sessions_app.selectors.sessions import session_get
+from sessions_app.state_actions import action_page, import_page
+from sessions_app.state_pages import StateLinks, diff_page, export_response, history_page, state_overview
+from sessions_app.state_store import state_load
+from sessions_app.views import HtmxHttpRequest
+
+BASE = {"base_template": "state/base_site.html"}
+
+
+def site_links(session_id: str) -> StateLinks:
+    """Return where this session's state pages are on the dashboard."""
+    return StateLinks(
+        url=lambda name, *args: reverse(f"state_{name}", args=[session_id, *args]),
+        back=reverse("state_overview", args=[session_id]),
+    )
+
+
+def _can_edit(request: HtmxHttpRequest) -> bool:
+    return request.user.has_perm(CAN_EDIT_STATE)
+
+
+@login_required
+@permission_required(CAN_VIEW, raise_exception=True)
+@require_GET
+def state_overview_view(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+    """Show the state's keys and cached entries, with clear and delete for editors."""
+    session = session_get(session_id=session_id)
+    links = site_links(session_id)
+    context = {
+        **BASE,
+        "title": "State",
+        "session": session,
+        "links": links,
+        "keys": state_overview(state_load(session), links),
+        "can_edit": _can_edit(request),
+    }
+    return render(request, "state/overview.html", context)
+
+
+@login_required
+@permission_required(CAN_VIEW, raise_exception=True)
+@require_GET
+def state_history(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+    """List the session's state changes, newest first."""
+    session = session_get(session_id=session_id)
+    context = {**BASE, "can_edit": _can_edit(request)}
+    return history_page(request, session=session, links=site_links(session_id), context=context)
+
+
+@login_required
+@permission_required(CAN_VIEW, raise_exception=True)
+@require_GET
+def state_diff(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+    """Show the diff between two versions."""
+    session = session_get(session_id=session_id)
+    context = {**BASE, "can_edit": _can_edit(request)}
+    return diff_page(request, session=session, links=site_links(session_id), context=context)
+
+
+def _action(request: HtmxHttpRequest, session_id: str, kind: str, version: int | None = None) -> HttpResponse:
+    session = session_get(session_id=session_id)
+    links = site_links(session_id)
+    return action_page(request, kind=kind, session=session, links=links, context=BASE, version=version)
+
+
+@login_required
+@permission_required(CAN_EDIT_STATE, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def state_clear(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+    """Confirm, then empty the cache at `?path=` (the whole state without one)."""
+    return _action(request, session_id, "clear")
+
+
+@login_required
+@permission_required(CAN_EDIT_STATE, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def state_delete(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+    """Confirm, then delete the entry or key at `?path=`."""
+    return _action(request, session_id, "delete")
+
+
+@login_required
+@permission_required(CAN_EDIT_STATE, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def state_restore(request: HtmxHttpRequest, session_id: str, version: int) -> HttpResponse:
+    """Confirm, then make the state what it was at `version`."""
+    return _action(request, session_id, "restore", version)
+
+
+@login_required
+@permission_required(CAN_VIEW, raise_exception=True)
+@require_GET
+def state_export(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+    """Download the session (state, runs, change history) as JSON."""
+    return export_response(session_get(session_id=session_id))
+
+
+@login_required
+@permission_required(CAN_EDIT_STATE, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def state_import(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+    """Upload a file exported from this session to bring it back."""
+    session = session_get(session_id=session_id)
+    context = {**BASE, "title": "Upload a saved copy", "links": site_links(session_id)}
+    return import_page(
+        request,
+        session=session,
+        after=lambda imported: reverse("state_overview", args=[imported.session_id]),
+        context=context,
+    )

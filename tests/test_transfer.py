@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+import json
+from html import unescape
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AbstractUser, Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.test import Client
+from django.urls import include, path, reverse
+
+from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
+from sessions_app.selectors.history import states_at_versions
+from sessions_app.selectors.transfer import session_export, session_export_bytes
+from sessions_app.services.state import session_state_delete, session_state_edit
+from sessions_app.services.transfer import session_import
+from sessions_app.services.transfer_format import transfer_parse
+from tests.django_fixtures import assert_rows_consistent, stored_state
+from tests.test_services_state import posts, run_commit
+from wfsite.urls import urlpatterns as site_urlpatterns
+
+urlpatterns = [
+    *site_urlpatterns,
+    path("sessions/<session_id:session_id>/", include("sessions_app.urls_state")),
+]
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+
+
+@pytest.fixture
+def root(django_user_model: type[AbstractUser]) -> AbstractUser:
+    return django_user_model.objects.create_superuser("root", password="x")
+
+
+@pytest.fixture
+def session(root: AbstractUser) -> WorkflowSession:
+    run_commit("s", lambda state: state.update(blog_posts=posts("A", "B"), tone="dry"))
+    session = WorkflowSession.objects.get(session_id="s")
+    session_state_delete(session=session, path=("blog_posts", 0), base_version=1, actor=root)
+    return session
+
+
+def exported(session: WorkflowSession) -> dict[str, Any]:
+    return json.loads(session_export_bytes(session=session))
+
+
+def test_the_export_holds_state_runs_and_history(session: WorkflowSession) -> None:
+    data = session_export(session=session)
+
+    assert data["format"] == "wfsite.session"
+    assert data["state"] == stored_state("s")
+    assert data["session"]["version"] == 2
+    assert [run["status"] for run in data["runs"]] == ["succeeded"]
+    assert [(c["version"], c["source"], c["actor"]) for c in data["changes"]] == [
+        (1, "run", None),
+        (2, "clear", "root"),
+    ]
+    assert data["changes"][0]["run_id"] == data["runs"][0]["run_id"]
+
+
+def test_importing_into_an_empty_site_recreates_the_session_with_its_history(
+    session: WorkflowSession, root: AbstractUser
+) -> None:
+    data = exported(session)
+    WorkflowSession.objects.all().delete()
+
+    result = session_import(data=transfer_parse(json.dumps(data).encode()), actor=root)
+
+    copy = result.session
+    assert result.created
+    assert result.runs_added == 1
+    assert result.history_imported == 2
+    assert stored_state("s") == data["state"]
+    assert copy.version == 3
+    change = StateChange.objects.get(session=copy, version=3)
+    assert (change.source, change.actor) == ("import", root)
+    assert StateChange.objects.get(session=copy, version=1).run.run_id.hex == data["runs"][0][
+        "run_id"
+    ].replace("-", "")
+    states = states_at_versions(session=copy, versions=[1, 2, 3])
+    assert states[1] == {"blog_posts": posts("A", "B"), "tone": "dry"}
+    assert states[2] == states[3] == data["state"]
+    assert_rows_consistent(copy)
+
+
+def test_importing_again_changes_nothing_and_a_changed_file_is_one_recorded_change(
+    session: WorkflowSession, root: AbstractUser
+) -> None:
+    data = exported(session)
+    again = session_import(data=transfer_parse(json.dumps(data).encode()), actor=root)
+
+    assert (again.created, again.change, again.runs_added, again.runs_skipped) == (False, None, 0, 1)
+    assert WorkflowSession.objects.get(pk=session.pk).version == 2
+
+    data["state"]["tone"] = "warm"
+    result = session_import(data=transfer_parse(json.dumps(data).encode()), actor=root)
+
+    assert stored_state("s")["tone"] == "warm"
+    assert (result.change.version, result.change.source) == (3, "import")
+    assert "history was left out" in result.describe()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"{nope", "not valid JSON: Expecting property name"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b"[]", "not a wfsite session file"),
+        (json.dumps({"format": "wfsite.session", "format_version": 9}).encode(), "format version 9"),
+        (
+            json.dumps(
+                {"format": "wfsite.session", "format_version": 1, "session": {}, "state": []}
+            ).encode(),
+            "session.session_id: is missing",
+        ),
+        (
+            json.dumps(
+                {
+                    "format": "wfsite.session",
+                    "format_version": 1,
+                    "session": {"session_id": "x"},
+                    "state": {},
+                    "runs": [{"run_id": "nope", "status": "weird"}],
+                    "changes": [{"version": 1, "source": "run", "ops": [["explode", [], 1]]}],
+                }
+            ).encode(),
+            "runs[0].run_id: must be a UUID",
+        ),
+    ],
+)
+def test_a_bad_file_is_refused_with_a_clear_error(raw: bytes, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        transfer_parse(raw)
+
+    assert message in " ".join(caught.value.messages)
+
+
+def test_every_problem_in_a_file_is_named() -> None:
+    raw = json.dumps(
+        {
+            "format": "wfsite.session",
+            "format_version": 1,
+            "session": {"session_id": "x"},
+            "state": {},
+            "runs": [{"run_id": "nope", "status": "weird"}],
+            "changes": [{"version": 1, "source": "run", "ops": [["explode", [], 1]]}],
+        }
+    ).encode()
+
+    with pytest.raises(ValidationError) as caught:
+        transfer_parse(raw)
+
+    text = " ".join(caught.value.messages)
+    assert "runs[0].status: must be one of" in text
+    assert "changes[0].ops[0]: must be" in text
+
+
+def test_import_checks_the_role(session: WorkflowSession, django_user_model: type[AbstractUser]) -> None:
+    call_command("create_roles")
+    runner = django_user_model.objects.create_user("runner", password="x")
+    runner.groups.add(Group.objects.get(name="runner"))
+    runner = django_user_model.objects.get(pk=runner.pk)
+
+    with pytest.raises(PermissionDenied):
+        session_import(data=transfer_parse(session_export_bytes(session=session)), actor=runner)
+    with pytest.raises(ValidationError, match="holds session 's'"):
+        session_import(
+            data=transfer_parse(session_export_bytes(session=session)),
+            actor=None,
+            into=WorkflowSession(session_id="t"),
+        )
+
+
+# -- the session page's download and upload -----------------------------------------------------------
+
+
+def upload(client: Client, session_id: str, body: bytes) -> Any:
+    url = reverse("state_import", args=[session_id])
+    return client.post(url, {"file": SimpleUploadedFile("s.json", body, "application/json")})
+
+
+def test_download_and_upload_from_the_session_page(
+    client: Client, session: WorkflowSession, root: AbstractUser
+) -> None:
+    client.force_login(root)
+    response = client.get(reverse("state_export", args=["s"]))
+    assert response["Content-Disposition"] == 'attachment; filename="session-s.json"'
+    session_state_edit(session=session, new_state={}, base_version=2, actor=root)
+
+    done = upload(client, "s", response.content)
+
+    assert done.status_code == 302
+    assert stored_state("s") == {"blog_posts": posts("B"), "tone": "dry"}
+    assert "Updated session 's'" in unescape(client.get(done["Location"]).content.decode())
+
+
+def test_an_upload_for_another_session_or_too_large_is_refused(
+    client: Client, session: WorkflowSession, root: AbstractUser, settings: Any
+) -> None:
+    client.force_login(root)
+    body = session_export_bytes(session=session).replace(b'"session_id": "s"', b'"session_id": "other"')
+    response = upload(client, "s", body)
+    assert response.status_code == 400
+    assert "holds session &#x27;other&#x27;, not &#x27;s&#x27;" in response.content.decode()
+
+    settings.WFSITE_MAX_UPLOAD_BYTES = 100
+    response = upload(client, "s", session_export_bytes(session=session))
+    assert response.status_code == 400
+    assert "the largest file that can be imported is 100\xa0bytes" in response.content.decode()
+    assert not WorkflowSession.objects.filter(session_id="other").exists()
+    assert WorkflowRun.objects.count() == 1
+
+
+@pytest.mark.parametrize("role", ["viewer", "runner"])
+def test_viewers_and_runners_may_download_but_not_upload(
+    client: Client, session: WorkflowSession, django_user_model: type[AbstractUser], role: str
+) -> None:
+    call_command("create_roles")
+    user = django_user_model.objects.create_user(role, password="x")
+    user.groups.add(Group.objects.get(name=role))
+    client.force_login(user)
+
+    assert client.get(reverse("state_export", args=["s"])).status_code == 200
+    assert client.get(reverse("state_import", args=["s"])).status_code == 403
+    assert upload(client, "s", session_export_bytes(session=session)).status_code == 403
+    assert WorkflowSession.objects.get(pk=session.pk).version == 2
