@@ -27,9 +27,9 @@ from sessions_app.services.state import (
     session_state_restore,
 )
 from sessions_app.services.transfer import session_import
+from sessions_app.state_changes import path_text
 from sessions_app.state_pages import StateLinks, done, error_text
 from sessions_app.state_store import state_snapshot
-from sessions_app.storage import path_text
 from sessions_app.workflow.state import MISSING, Path, get_at
 
 STALE = "The state changed since this page was opened (version {seen} → {latest}), so nothing was changed. Check again what will happen, then confirm."

@@ -32,7 +32,7 @@ from sessions_app.selectors.history import (
     version_diff,
 )
 from sessions_app.selectors.transfer import export_filename, session_export_bytes
-from sessions_app.storage import path_text
+from sessions_app.state_changes import path_text
 
 HISTORY_PAGE = 50
 ENTRIES_SHOWN = 200

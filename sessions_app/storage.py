@@ -9,9 +9,6 @@ Every state change leaves a `StateChange` row whose `ops` are `ops_encode`d, and
 
 from __future__ import annotations
 
-import math
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -19,6 +16,8 @@ from django.db.models import Count
 from django.db.models.functions import Coalesce
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
+from sessions_app.run_rows import run_record, run_save
+from sessions_app.state_changes import ops_encode, ops_summary
 from sessions_app.state_store import (
     EMPTY_STATE_SIZE,
     STATE_FIELDS,
@@ -30,7 +29,7 @@ from sessions_app.state_store import (
     state_write_ops,
 )
 from sessions_app.workflow.errors import StorageBusyError
-from sessions_app.workflow.state import MISSING, Op, apply, copy_json, diff
+from sessions_app.workflow.state import Op, apply, copy_json, diff
 from sessions_app.workflow.storage import Commit, RunRecord, SessionMeta
 from sessions_app.workflow.storage import WorkflowSession as SessionRecord
 
@@ -50,144 +49,6 @@ def check_session_id(session_id: str) -> None:
         )
     if "\x00" in session_id and connection.vendor == "postgresql":
         raise ValueError("session_id contains the NUL character, which PostgreSQL cannot store")
-
-
-# -- the StateChange.ops encoding ---------------------------------------------------------------------
-
-
-def ops_encode(ops: list[Op]) -> list[list[Any]]:
-    """Encode ops as JSON lists `[kind, path, value]`, plus the value they replaced when known.
-
-    `path` is a list of keys (str) and indexes (int); `value` is null for "delete". A fourth
-    element, the replaced value (`Op.base`), is kept for "set" and "delete" so a change can be
-    undone; an "append" keeps only its new items, so that caching a post stays small in history.
-    """
-    encoded = []
-    for op in ops:
-        item = [op.kind, list(op.path), None if op.kind == "delete" else op.value]
-        if op.kind != "append" and op.base is not MISSING:
-            item.append(op.base)
-        encoded.append(item)
-    return encoded
-
-
-def ops_decode(encoded: list[list[Any]]) -> list[Op]:
-    """Decode what `ops_encode` made back into ops (with their bases, where kept)."""
-    return [Op(item[0], tuple(item[1]), item[2], item[3] if len(item) > 3 else MISSING) for item in encoded]
-
-
-def path_text(path: tuple[str | int, ...]) -> str:
-    """Render a path short, the way a person reads it: blog_posts[3].topic."""
-    if not path:
-        return "the whole state"
-    return str(path[0]) + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path[1:])
-
-
-def ops_summary(ops: list[Op], *, limit: int = 500) -> str:
-    """Describe ops in a line: "appended 1 item to blog_posts; set tone"."""
-    parts = []
-    for op in ops:
-        where = path_text(op.path)
-        if op.kind == "append":
-            count = len(op.value)
-            parts.append(f"appended {count} item{'' if count == 1 else 's'} to {where}")
-        else:
-            parts.append(f"{'removed' if op.kind == 'delete' else 'set'} {where}")
-    text = "; ".join(parts)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# -- runs -------------------------------------------------------------------------------------------------
-
-
-def _moment(timestamp: float | None) -> datetime | None:
-    return None if not timestamp else datetime.fromtimestamp(timestamp, tz=UTC)
-
-
-def _seconds(moment: datetime | None) -> float | None:
-    return None if moment is None else moment.timestamp()
-
-
-def _text(value: str | None) -> str:
-    # Run texts are for reading: make them storable everywhere (PostgreSQL refuses NUL).
-    return (value or "").replace("\x00", "\ufffd").encode("utf-8", "replace").decode()
-
-
-def _readable(value: Any) -> Any:
-    """Return run inputs as JSON any database stores: other values as their repr, NUL replaced."""
-    if isinstance(value, str):
-        return _text(value)
-    if isinstance(value, dict):
-        return {_text(str(key)): _readable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_readable(item) for item in value]
-    if value is None or isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
-        return value
-    return repr(value)
-
-
-def _run_uuid(run_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(run_id))
-    except ValueError:
-        raise ValueError(f"run_id must be a UUID (the engine makes uuid4s), not {run_id!r}") from None
-
-
-def _run_fields(run: RunRecord) -> dict[str, Any]:
-    return {
-        "status": run.status,
-        "cache_hit": run.cache_hit,
-        "output": _text(run.output),
-        "error": _text(run.error),
-        "unsaved_state": _text(run.unsaved_state),
-        "state_version": run.state_version,
-        "finished_at": _moment(run.ended_at),
-    }
-
-
-def run_save(session: WorkflowSession, run: RunRecord, workflow: str) -> WorkflowRun:
-    """Write a run's outcome to its WorkflowRun row, creating it for runs started outside the dashboard.
-
-    Updates the session's `run_count` and `last_run_status` in memory; the caller saves the session.
-    """
-    fields = _run_fields(run)
-    row = WorkflowRun.objects.filter(run_id=_run_uuid(run.run_id)).first()
-    if row is None:
-        row = WorkflowRun.objects.create(
-            run_id=_run_uuid(run.run_id),
-            session=session,
-            workflow=workflow,
-            inputs=_readable(run.input),
-            started_at=_moment(run.started_at),
-            **fields,
-        )
-    else:
-        for name, value in fields.items():
-            setattr(row, name, value)
-        row.started_at = row.started_at or _moment(run.started_at)
-        row.save(update_fields=[*fields, "started_at"])
-    session.run_count = WorkflowRun.objects.filter(session=session).count()
-    session.last_run_status = run.status
-    return row
-
-
-def run_record(row: WorkflowRun, session_id: str) -> RunRecord:
-    """Return the engine's record of a WorkflowRun row."""
-    return RunRecord(
-        run_id=str(row.run_id),
-        session_id=session_id,
-        workflow_id=row.workflow or None,
-        input=row.inputs,
-        status=row.status,
-        output=row.output or None,
-        error=row.error or None,
-        cache_hit=row.cache_hit,
-        started_at=_seconds(row.started_at or row.created_at) or 0.0,
-        ended_at=_seconds(row.finished_at),
-        events=getattr(row, "event_count", 0),
-        state_version=row.state_version,
-        unsaved_state=row.unsaved_state or None,
-    )
 
 
 # -- the storage ----------------------------------------------------------------------------------------

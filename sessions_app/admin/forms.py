@@ -28,8 +28,8 @@ from sessions_app.selectors.history import (
     version_diff,
 )
 from sessions_app.services.state import StateConflictError, StateStaleError, state_edit_ops
+from sessions_app.state_changes import path_text
 from sessions_app.state_store import state_load, state_snapshot
-from sessions_app.storage import path_text
 from sessions_app.workflow.state import MISSING, get_at
 
 STALE = (
