@@ -23,10 +23,14 @@ from typing import Any
 import orjson
 
 from sessions_app.workflow.errors import StorageBusyError, StorageError
+from sessions_app.workflow.sqlite_padding import padded_json
+from sessions_app.workflow.sqlite_read_cache import Entry, ReadCache, copy_row
 from sessions_app.workflow.sqlite_schema import JSON_COLUMNS, ensure_schema
-from sessions_app.workflow.state import Op, apply
+from sessions_app.workflow.state import Op, apply, copy_json
 from sessions_app.workflow.storage import Commit, RunRecord, SessionMeta, WorkflowSession
 
+CACHE_KIB = 32 * 1024
+READ_CACHE_BYTES = 64 * 1024 * 1024
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -103,7 +107,11 @@ class SqliteWorkflowStorage:
             if self.db_file is not None:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Room for a large state's pages, so rewriting its row in place compares them in memory.
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._local.conn, self._local.pid = conn, os.getpid()
+            # In shared-cache memory databases data_version misses other connections' writes: no cache.
+            self._local.cache = ReadCache(max_bytes=0 if self._uri else READ_CACHE_BYTES)
         if self._columns is None:
             with self._schema_lock:
                 if self._columns is None:
@@ -154,17 +162,39 @@ class SqliteWorkflowStorage:
     def read(self, session_id: str, user_id: str | None = None) -> WorkflowSession | None:
         """Return the stored session, or None."""
         conn = self._conn()
+        cache: ReadCache = self._local.cache
+        # Taken before the row is read: a write committed in between then fails the check next time.
+        data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        entry = cache.get(session_id, data_version)
+        if entry is not None:
+            found = conn.execute(
+                self._q("SELECT wfsite_version FROM {t} WHERE session_id = ?"), (session_id,)
+            ).fetchone()
+            if found is not None and found[0] == entry.version:
+                row = copy_row(entry.row)
+                return None if user_id and row.get("user_id") != user_id else self._session(row)
         cols = sorted(self.columns)
         sql = self._q(f"SELECT {', '.join(cols)} FROM {{t}} WHERE session_id = ?")
         params: list[Any] = [session_id]
         if user_id:
             sql += " AND user_id = ?"
             params.append(user_id)
-        row = conn.execute(sql, params).fetchone()
-        return None if row is None else self._session(dict(zip(cols, row, strict=True)))
+        found_row = conn.execute(sql, params).fetchone()
+        if found_row is None:
+            return None
+        raw = dict(zip(cols, found_row, strict=True))
+        row = self._parse(raw)
+        size = len(raw.get("session_data") or "")
+        cache.put(session_id, Entry(data_version, row.get("wfsite_version") or 0, row, size))
+        return self._session(copy_row(row))
 
-    def _session(self, row: dict[str, Any]) -> WorkflowSession:
-        values = {k: (loads(v) if k in JSON_COLUMNS else v) for k, v in row.items()}
+    @staticmethod
+    def _parse(row: dict[str, Any]) -> dict[str, Any]:
+        return {k: (loads(v) if k in JSON_COLUMNS else v) for k, v in row.items()}
+
+    def _session(self, values: dict[str, Any]) -> WorkflowSession:
+        """Build a session from a row whose JSON columns are parsed (and owned by the session)."""
+        values = dict(values)
         values["version"] = values.pop("wfsite_version", 0) or 0
         session = WorkflowSession(
             **{k: v for k, v in values.items() if k in WorkflowSession.__dataclass_fields__}
@@ -197,10 +227,21 @@ class SqliteWorkflowStorage:
             self._write_row(conn, values, insert=found is None)
 
         self._transaction(body)
+        self._local.cache.forget(session.session_id)
         return self.read(session.session_id)
 
-    def _write_row(self, conn: sqlite3.Connection, values: dict[str, Any], *, insert: bool) -> None:
-        values = {k: (dumps(v) if k in JSON_COLUMNS and v is not None else v) for k, v in values.items()}
+    def _write_row(
+        self,
+        conn: sqlite3.Connection,
+        values: dict[str, Any],
+        *,
+        insert: bool,
+        encoded: tuple[str, ...] = (),
+    ) -> None:
+        values = {
+            k: (dumps(v) if k in JSON_COLUMNS and k not in encoded and v is not None else v)
+            for k, v in values.items()
+        }
         if insert:
             names = ", ".join(values)
             marks = ", ".join("?" * len(values))
@@ -222,6 +263,7 @@ class SqliteWorkflowStorage:
             conn.execute(self._q("DELETE FROM {runs} WHERE session_id = ?"), (session_id,))
 
         self._transaction(body)
+        self._local.cache.forget(session_id)
 
     def get_all_session_ids(self, user_id: str | None = None, workflow_id: str | None = None) -> list[str]:
         """Return session ids, newest created first, as upstream orders them."""
@@ -236,7 +278,8 @@ class SqliteWorkflowStorage:
         cols = sorted(self.columns)
         where, params = self._filters(user_id, workflow_id)
         sql = self._q(f"SELECT {', '.join(cols)} FROM {{t}}{where} ORDER BY created_at DESC")
-        return [self._session(dict(zip(cols, row, strict=True))) for row in self._conn().execute(sql, params)]
+        rows = self._conn().execute(sql, params)
+        return [self._session(self._parse(dict(zip(cols, row, strict=True)))) for row in rows]
 
     def list_sessions(self, *, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
         """Return the most recently updated sessions without loading their state."""
@@ -266,6 +309,7 @@ class SqliteWorkflowStorage:
             conn.execute(self._q("DROP TABLE IF EXISTS {runs}"))
 
         self._transaction(body)
+        self._local.cache.forget()
         self._columns = None
 
     # -- the engine's API ---------------------------------------------------------------------------
@@ -302,15 +346,21 @@ class SqliteWorkflowStorage:
             commit.merged_state = None if base_version == 0 else new_state
             commit.version = base_version + 1
             self._insert(conn, meta, new_state, commit.version)
+            self._local.cache.forget(sid)
             commit.wrote_state = True
         elif found[0] == base_version:
             extras = self._extras.get((sid, base_version))
-            if ops or meta.session_name is not None:
-                if extras is None:
-                    extras = self._read_session_data(conn, sid)
-                    extras.pop("session_state", None)
+            if extras is None and (ops or meta.session_name is not None):
+                extras = self._read_session_data(conn, sid)
+                extras.pop("session_state", None)
+            # A run that passes the name it read back changes nothing: no write, no new version.
+            renamed = meta.session_name is not None and meta.session_name != (extras or {}).get(
+                "session_name"
+            )
+            if ops or renamed:
                 commit.version = base_version + 1
-                self._update(conn, meta, extras, state, commit.version)
+                written = self._update(conn, meta, extras, state, commit.version)
+                self._cache_written(conn, meta, base_version, commit.version, *written)
                 commit.wrote_state = True
         else:
             session_data = self._read_session_data(conn, sid)
@@ -320,6 +370,7 @@ class SqliteWorkflowStorage:
             if ops:
                 commit.version = found[0] + 1
                 self._update(conn, meta, session_data, merged, commit.version)
+                self._local.cache.forget(sid)
                 commit.wrote_state = True
         if run is not None:
             run.state_version = commit.version
@@ -334,27 +385,31 @@ class SqliteWorkflowStorage:
     def _session_data(
         self, meta: SessionMeta, extras: dict[str, Any], state: dict[str, Any]
     ) -> dict[str, Any]:
-        data = {**extras, "session_state": state}
+        # session_state last: appending to its last list then changes only the end of the text.
+        data = {key: value for key, value in extras.items() if key != "session_state"}
         if meta.session_name is not None:
             data["session_name"] = meta.session_name
+        data["session_state"] = state
         return data
 
     def _insert(
         self, conn: sqlite3.Connection, meta: SessionMeta, state: dict[str, Any], version: int
     ) -> None:
         now = int(time.time())
+        data = self._session_data(meta, {}, state)
         values: dict[str, Any] = {
             "session_id": meta.session_id,
             "workflow_id": meta.workflow_id,
             "user_id": meta.user_id,
             "workflow_data": {"name": meta.workflow_name} if meta.workflow_name else None,
-            "session_data": self._session_data(meta, {}, state),
+            "session_data": padded_json(data, version=version),
             "created_at": now,
             "updated_at": now,
             "wfsite_version": version,
         }
-        self._write_row(conn, {k: v for k, v in values.items() if k in self.columns}, insert=True)
-        self._remember_extras(meta.session_id, version, values["session_data"])
+        values = {k: v for k, v in values.items() if k in self.columns}
+        self._write_row(conn, values, insert=True, encoded=("session_data",))
+        self._remember_extras(meta.session_id, version, data)
 
     def _update(
         self,
@@ -363,16 +418,40 @@ class SqliteWorkflowStorage:
         extras: dict[str, Any],
         state: dict[str, Any],
         version: int,
-    ) -> None:
+    ) -> tuple[dict[str, Any], int, int]:
+        """Rewrite the row's session_data; return what was written, its text's length and the time."""
         data = self._session_data(meta, extras, state)
+        text, now = padded_json(data, version=version), int(time.time())
         conn.execute(
             self._q(
                 "UPDATE {t} SET session_data = ?, wfsite_version = ?, updated_at = ?, "
                 "user_id = coalesce(user_id, ?) WHERE session_id = ?"
             ),
-            (dumps(data), version, int(time.time()), meta.user_id, meta.session_id),
+            (text, version, now, meta.user_id, meta.session_id),
         )
         self._remember_extras(meta.session_id, version, data)
+        return data, len(text), now
+
+    def _cache_written(
+        self,
+        conn: sqlite3.Connection,
+        meta: SessionMeta,
+        base_version: int,
+        version: int,
+        data: dict[str, Any],
+        size: int,
+        now: int,
+    ) -> None:
+        """Bring the read cache's entry to what was just written, if it held the row this write was based on."""
+        cache: ReadCache = self._local.cache
+        data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        entry = cache.get(meta.session_id, data_version)
+        if entry is None or entry.version != base_version:
+            cache.forget(meta.session_id)
+            return
+        row = {**entry.row, "session_data": copy_json(data), "wfsite_version": version, "updated_at": now}
+        row["user_id"] = row.get("user_id") or meta.user_id
+        cache.put(meta.session_id, Entry(data_version, version, row, size))
 
     def record_run(self, run: RunRecord) -> None:
         """Record a run that did not commit state (its write failed)."""

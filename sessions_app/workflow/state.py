@@ -51,8 +51,39 @@ def format_path(path: Path) -> str:
     return "session_state" + "".join(f"[{part!r}]" for part in path)
 
 
+# Values of these exact types are valid JSON as they are (floats need a check; subclasses take the long way).
+_VALID_AS_IS = frozenset({str, int, bool, type(None)})
+# Values of these exact types are immutable, so copies of a state may share them.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
+
 def check_json(value: Any, path: Path = ()) -> None:
     """Raise StateNotSerializableError at the first value that would not survive a JSON round trip."""
+    # Plain dicts and lists check their plain items inline: states are mostly strings in containers.
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                _check_key(value, key, path)
+            if type(item) not in _VALID_AS_IS:
+                check_json(item, (*path, key))
+        return
+    if kind is list:
+        for index, item in enumerate(value):
+            if type(item) not in _VALID_AS_IS:
+                check_json(item, (*path, index))
+        return
+    _check_other(value, path)
+
+
+def _check_key(container: dict[Any, Any], key: Any, path: Path) -> None:
+    if not isinstance(key, str):
+        raise StateNotSerializableError(
+            (*path, key), container, f"keys must be strings, not {type(key).__name__}"
+        )
+
+
+def _check_other(value: Any, path: Path) -> None:
     if value is None or isinstance(value, str | bool | int):
         return
     if isinstance(value, float):
@@ -61,10 +92,7 @@ def check_json(value: Any, path: Path = ()) -> None:
         return
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise StateNotSerializableError(
-                    (*path, key), value, f"keys must be strings, not {type(key).__name__}"
-                )
+            _check_key(value, key, path)
             check_json(item, (*path, key))
         return
     if isinstance(value, list | tuple):
@@ -76,6 +104,11 @@ def check_json(value: Any, path: Path = ()) -> None:
 
 def copy_json(value: Any) -> Any:
     """Copy the containers of a JSON value; strings and numbers are immutable and shared."""
+    kind = type(value)
+    if kind is dict:
+        return {key: item if type(item) in _IMMUTABLE else copy_json(item) for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in _IMMUTABLE else copy_json(item) for item in value]
     if isinstance(value, dict):
         return {key: copy_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -87,6 +120,30 @@ def json_equal(a: Any, b: Any) -> bool:
     """Compare as JSON values, so True and 1 are different (Python's == says they are equal)."""
     if a is b:
         return True
+    kind = type(a)
+    if kind is not type(b):
+        return _json_equal_other(a, b)
+    if kind is str:
+        return a == b
+    if kind is dict:
+        if a.keys() != b.keys():
+            return False
+        for key, item in a.items():
+            other = b[key]
+            if item is not other and not json_equal(item, other):
+                return False
+        return True
+    if kind is list:
+        if len(a) != len(b):
+            return False
+        for item, other in zip(a, b, strict=True):
+            if item is not other and not json_equal(item, other):
+                return False
+        return True
+    return _json_equal_other(a, b)
+
+
+def _json_equal_other(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
@@ -102,7 +159,9 @@ def diff(base: Any, local: Any, path: Path = ()) -> list[Op]:
         ops: list[Op] = []
         for key, value in local.items():
             if key in base:
-                ops.extend(diff(base[key], value, (*path, key)))
+                old = base[key]
+                if old is not value:  # the same object holds the same value: nothing to compare
+                    ops.extend(diff(old, value, (*path, key)))
             else:
                 ops.extend(_diff_new(value, (*path, key)))
         ops.extend(Op("delete", (*path, key), None, value) for key, value in base.items() if key not in local)
@@ -132,9 +191,12 @@ def _diff_list(base: list[Any], local: list[Any] | tuple[Any, ...], path: Path) 
     if len(local) > n and json_equal(base, local[:n]):
         return [Op("append", path, list(local[n:]), base)]
     if len(local) == n:
+        if json_equal(base, local):  # the common case (a cache only read), without building paths
+            return []
         ops: list[Op] = []
         for index, (old, new) in enumerate(zip(base, local, strict=True)):
-            ops.extend(diff(old, new, (*path, index)))
+            if old is not new:
+                ops.extend(diff(old, new, (*path, index)))
         return ops
     return [Op("set", path, local, base)]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -203,3 +205,62 @@ def test_null_and_null_text_columns_read_as_empty(db_file: Path) -> None:
     list(workflow.run(topic="t"))
     assert up.read_state_with_phidata(db_file, TABLE, "s") == workflow.session_state
     assert storage.list_sessions()[0]["updated_at"] is not None
+
+
+def test_a_large_state_is_padded_in_place_and_still_read_by_phidata_and_agno(
+    storage: SqliteWorkflowStorage, db_file: Path
+) -> None:
+    def size() -> int:
+        return len(up.read_row_raw(db_file, TABLE, "big")["session_data"].encode())
+
+    workflow = Cacher(session_id="big", storage=storage, session_name="Big")
+    workflow.session_state["blog_posts"] = [{"topic": f"t{i}", "blog_post": "é" * 3000} for i in range(40)]
+    workflow.write_to_storage()
+    padded = size()
+    list(workflow.run(topic="one more"))
+
+    # The append went into the padding: the text kept its size, less the bytes the version grew by.
+    assert 0 <= padded - size() <= 8
+    text = up.read_row_raw(db_file, TABLE, "big")["session_data"]
+    assert text.endswith(" ")
+    assert text.rstrip().endswith("]}}")
+    assert up.read_state_with_phidata(db_file, TABLE, "big") == workflow.session_state
+    assert up.read_session_with_phidata(db_file, TABLE, "big")["session_data"]["session_name"] == "Big"
+    assert up.read_state_with_agno(db_file, TABLE, "big") == workflow.session_state
+    up.run_phidata_workflow(db_file, TABLE, "big", "by phidata", "post by phidata")
+    assert storage.read("big").session_state["blog_posts"][-1]["topic"] == "by phidata"
+
+
+def test_read_cache_never_serves_a_stale_or_shared_state(
+    storage: SqliteWorkflowStorage, make_storage, db_file: Path
+) -> None:
+    def posts(store: SqliteWorkflowStorage) -> list[str]:
+        return [p["topic"] for p in store.read("s").session_state["blog_posts"]]
+
+    list(Cacher(session_id="s", storage=storage).run(topic="a"))
+    assert posts(storage) == ["a"]  # read once: now cached
+
+    mine = storage.read("s")
+    mine.session_state["blog_posts"].append({"topic": "not saved", "blog_post": "x"})
+    assert posts(storage) == ["a"]  # what a caller changes is its own copy
+
+    other = make_storage()  # another connection
+    list(Cacher(session_id="s", storage=other).run(topic="b"))
+    assert posts(storage) == ["a", "b"]
+
+    with closing(sqlite3.connect(db_file)) as conn, conn:  # an upstream writer, no version
+        up_state = {"session_state": {"blog_posts": [{"topic": "u", "blog_post": "by upstream"}]}}
+        conn.execute(f"UPDATE {TABLE} SET session_data = ? WHERE session_id = 's'", (json.dumps(up_state),))
+    assert posts(storage) == ["u"]
+
+    storage._conn().execute(  # the same connection, without our methods: the trigger moves the version
+        f"UPDATE {TABLE} SET session_data = ? WHERE session_id = 's'",
+        ('{"session_state": {"blog_posts": [{"topic": "raw", "blog_post": "p"}]}}',),
+    )
+    assert posts(storage) == ["raw"]
+
+    version = storage.read("s").version
+    other.delete_session("s")  # deleted and made again elsewhere, up to the same version
+    for topic in "xyz"[: max(1, version)]:
+        list(Cacher(session_id="s", storage=other).run(topic=topic))
+    assert posts(storage) == posts(other)
