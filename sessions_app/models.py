@@ -77,7 +77,8 @@ class StateEntry(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["session", "key", "position"], name="entry_unique_position"),
         ]
-        indexes = [models.Index(fields=["session", "key", "lookup_key"], name="entry_lookup_idx")]
+        # Position last, so "the newest entry for this topic" is one index probe, not a scan.
+        indexes = [models.Index(fields=["session", "key", "lookup_key", "position"], name="entry_lookup_idx")]
         ordering = ["session", "key", "position"]
 
     def __str__(self) -> str:
