@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from sessions_app.limits import state_size_check
@@ -46,6 +47,7 @@ __all__ = [
     "member_size",
     "state_load",
     "state_load_many",
+    "state_preview",
     "state_replace",
     "state_size",
     "state_snapshot",
@@ -75,6 +77,30 @@ def state_load_many(sessions: Iterable[WorkflowSession]) -> dict[int, dict[str, 
 def state_load(session: WorkflowSession) -> dict[str, Any]:
     """Assemble the whole state of one session (no query when it holds no lists)."""
     return state_load_many([session])[session.pk]
+
+
+class ListPreview(list):
+    """The first items of a long list in the state; `total` is how many the list holds."""
+
+    total: int = 0
+
+
+def state_preview(session: WorkflowSession, *, per_list: int = 20) -> dict[str, Any]:
+    """Return the state with each row-held list cut to its first `per_list` items (ListPreview).
+
+    A page shows this instead of the whole state: a cache of 1,000 posts would otherwise load and
+    render every post (megabytes) to show a tree most people never open that far.
+    """
+    state = dict(session.session_state)
+    counts = dict(
+        StateEntry.objects.filter(session=session).values_list("key").annotate(n=Count("id")).order_by()
+    )
+    for key in session.list_keys:
+        items = StateEntry.objects.filter(session=session, key=key).order_by("position")
+        preview = ListPreview(items.values_list("value", flat=True)[:per_list])
+        preview.total = counts.get(key, 0)
+        state[key] = preview
+    return state
 
 
 def state_snapshot(session_id: str, *, tries: int = 3) -> tuple[WorkflowSession, dict[str, Any]] | None:

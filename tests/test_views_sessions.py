@@ -374,3 +374,21 @@ def test_detail_of_an_unregistered_workflow_says_it_cannot_run(user_client: Clie
 
     assert "is not registered here" in html
     assert 'id="run-form"' not in html
+
+
+def test_a_big_cache_is_previewed_and_its_entries_paged(user_client: Client) -> None:
+    session = make("big", {**posts(*(f"topic {n:03d}" for n in range(120))), "counter": 1})
+    url = reverse("session_detail", args=["big"])
+
+    html = user_client.get(url).content.decode()
+    assert "# topic 019" in html  # the tree shows the first items of the list...
+    assert "# topic 020" not in html  # ...not every post
+    assert "… 100 more not shown" in html
+    assert "120 items" in html
+    assert "Entries 1\u201350 of 120." in html
+    assert html.count('href="/sessions/big/entries/') == 50
+
+    second = user_client.get(url + "?entries_page=3").content.decode()
+    assert "Entries 101\u2013120 of 120." in second
+    assert "topic 119" in second
+    assert session.cache_entries == 120

@@ -50,8 +50,10 @@ def _node(key: str | int | None, value: Any, depth: int) -> SafeString:
         return _container(key, list(value.items()), depth, "{", "}", _count(len(value), "key"), True)
     if isinstance(value, list | tuple):
         items = list(enumerate(value))
-        opened = len(items) <= OPEN_LIST_LIMIT and depth < OPEN_DEPTH
-        return _container(key, items, depth, "[", "]", _count(len(items), "item"), opened)
+        # A ListPreview (state_store.state_preview) holds only the first items of a longer list.
+        total = max(getattr(value, "total", 0), len(items))
+        opened = total <= OPEN_LIST_LIMIT and depth < OPEN_DEPTH
+        return _container(key, items, depth, "[", "]", _count(total, "item"), opened, total)
     return _scalar(key, value)
 
 
@@ -63,15 +65,18 @@ def _container(
     end: str,
     count: str,
     opened: bool,
+    total: int | None = None,
 ) -> SafeString:
     if not items:
         return format_html('{}<span class="json-empty">{}{}</span>', _label(key), start, end)
     children = format_html_join(
         "", "<li>{}</li>", ((_node(k, v, depth + 1),) for k, v in items[:SHOWN_ITEMS])
     )
+    shown = min(len(items), SHOWN_ITEMS)
+    hidden = max(total or 0, len(items)) - shown
     more = ""
-    if len(items) > SHOWN_ITEMS:
-        more = format_html('<li class="json-more">… {} more not shown</li>', len(items) - SHOWN_ITEMS)
+    if hidden > 0:
+        more = format_html('<li class="json-more">… {} more not shown</li>', hidden)
     return format_html(
         '<details{}><summary>{}<span class="json-brace">{}</span> <span class="json-count">{}</span>'
         "</summary><ul>{}{}</ul>{}</details>",

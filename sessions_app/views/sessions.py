@@ -28,7 +28,7 @@ from sessions_app.selectors.sessions import (
     session_list,
 )
 from sessions_app.services.sessions import session_create
-from sessions_app.state_store import state_load
+from sessions_app.state_store import state_preview
 from sessions_app.templatetags.dashboard import ago
 from sessions_app.views import HtmxHttpRequest, wants_partial
 from sessions_app.workflow import BlogPostGenerator
@@ -36,6 +36,9 @@ from sessions_app.workflow.blog_post_generator import CACHE_KEY, find_cached
 
 PAGE_SIZE = 50
 RUN_HISTORY = 25
+# The session page shows a preview of big states; the state pages show everything.
+STATE_PREVIEW_ITEMS = 20
+ENTRIES_PER_PAGE = 50
 
 
 @login_required
@@ -96,17 +99,20 @@ def _session_create(request: HtmxHttpRequest) -> HttpResponse:
 def session_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Show a session: its state, cached entries, the run form and the run history."""
     session = session_get(session_id=session_id)
-    return render(request, "sessions/session_detail.html", session_context(session))
+    context = session_context(session, entries_page=request.GET.get("entries_page"))
+    return render(request, "sessions/session_detail.html", context)
 
 
-def session_context(session: WorkflowSession, run_form: RunForm | None = None) -> dict[str, Any]:
+def session_context(
+    session: WorkflowSession, run_form: RunForm | None = None, *, entries_page: str | None = None
+) -> dict[str, Any]:
     """Return what the session page shows; `run_form` is a bound form to show again with its errors."""
     run_form = run_form or run_form_for(session)
     topic = run_form.data.get("topic", "") if run_form is not None and run_form.is_bound else ""
     return {
         "session": session,
-        "state": state_load(session),
-        "entries": session_entries(session=session),
+        "state": state_preview(session, per_list=STATE_PREVIEW_ITEMS),
+        "entries": Paginator(session_entries(session=session), ENTRIES_PER_PAGE).get_page(entries_page),
         "runs": session_runs(session=session, limit=RUN_HISTORY),
         "run_form": run_form,
         **cache_status(session, topic),
