@@ -241,3 +241,47 @@ def test_sse_message_format() -> None:
     assert sse_message("x", event="done") == "event: done\ndata: x\n\n"
     assert sse_message("") == "data: \n\n"
     assert sse_message("line\u2028sep") == "data: line\u2028sep\n\n"
+
+
+def test_many_streams_of_one_run_share_one_feed_and_each_get_every_event_once() -> None:
+    from sessions_app.views import feeds
+
+    run = make_run(status="running", events=(("ResearchStarted", "go"),))
+    polls = 0
+    real_since = feeds.aevents_since
+
+    async def counting_since(**kwargs: Any) -> list[RunEvent]:
+        nonlocal polls
+        polls += 1
+        return await real_since(**kwargs)
+
+    async def writer() -> None:
+        for seq in range(2, 12):
+            await sync_to_async(add_events)(run, seq, ("RunResponse", f"chunk {seq}"))
+            await asyncio.sleep(0.02)
+        await WorkflowRun.objects.filter(pk=run.pk).aupdate(status="succeeded", finished_at=timezone.now())
+
+    async def reader() -> list[str]:
+        return [m async for m in events_view.event_stream(run, after_seq=0)]
+
+    async def main() -> tuple[list[list[str]], int]:
+        readers = [asyncio.create_task(reader()) for _ in range(8)]
+        await asyncio.sleep(0.05)
+        assert len(feeds._feeds) == 1  # eight streams, one poller
+        await writer()
+        outputs = await asyncio.wait_for(asyncio.gather(*readers), 20)
+        return outputs, len(feeds._feeds)
+
+    feeds.aevents_since = counting_since
+    try:
+        outputs, left = async_to_sync(main)()
+    finally:
+        feeds.aevents_since = real_since
+
+    assert left == 0  # the feed went away with its last watcher
+    for output in outputs:
+        ids = [m.id for m in parse("".join(output)) if m.id]
+        assert ids == [str(seq) for seq in range(1, 12)]
+        assert parse("".join(output))[-1].event == "done"
+    # One poller, not eight: about one read per poll interval while the writer ran (8 pollers: 40+).
+    assert polls < 20

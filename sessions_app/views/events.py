@@ -19,14 +19,11 @@ itself); the stream then starts after that seq, so nothing is shown twice or mis
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.utils.html import format_html
@@ -34,17 +31,12 @@ from django.views.decorators.http import require_GET
 
 from sessions_app.models import RunEvent, WorkflowRun
 from sessions_app.roles import CAN_VIEW
-from sessions_app.selectors.runs import aevents_since, arun_get
+from sessions_app.selectors.runs import arun_get
 from sessions_app.services.run_events import CHUNK_EVENT, COMPLETED_EVENT
-from sessions_app.services.runs import run_reap_if_stale
+from sessions_app.views.feeds import watch
 from sessions_app.views.runs import run_context, step_from_event
 
-POLL_SECONDS = 0.1
-# After this long without events (a queued run with no worker, a slow model) poll less often.
-IDLE_AFTER_SECONDS = 5.0
-IDLE_POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 15.0
-REAP_SECONDS = 5.0
 RUN_PAGE = "runs/run_detail.html"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -125,43 +117,26 @@ def final_messages(run: WorkflowRun) -> str:
 async def event_stream(run: WorkflowRun, *, after_seq: int) -> AsyncIterator[str]:
     """Yield messages for the run's events after `after_seq`, then the end, once the run has ended.
 
-    The status is read before the events, so when it says "finished" every event was already
-    written and an empty read means there is nothing left. Between polls the database
-    connection is released (as a request would at its end), so a stream that lasts minutes
-    holds no connection while it waits and never uses one that went stale.
+    The run's feed (`views.feeds`) does the polling for every stream of the run in this process;
+    this stream only waits for what it has not sent yet. A feed that fails (the database went
+    away) ends the stream, and the browser reconnects from its Last-Event-ID.
     """
-    shown_status = None
-    last_event_at = sent_at = reaped_at = time.monotonic()
-    try:
+    async with watch(run, event_message) as feed:
+        seen, shown_status = 0, None  # the feed's first poll makes generation 1
         while True:
-            await run.arefresh_from_db(
-                fields=["status", "error", "heartbeat_at", "started_at", "finished_at"]
-            )
-            if time.monotonic() - reaped_at >= REAP_SECONDS:
-                reaped_at = time.monotonic()
-                if await sync_to_async(run_reap_if_stale)(run=run):
-                    continue
-            events = await aevents_since(run=run, after_seq=after_seq)
-            for event in events:
-                yield event_message(event)
-                after_seq = event.seq
-            changed = run.status != shown_status
-            if changed:
-                shown_status = run.status
-                yield status_message(run)
-            if run.is_finished and not events:
-                yield await sync_to_async(final_messages)(run)
-                return
-            now = time.monotonic()
-            if events:
-                last_event_at = sent_at = now
-                continue
-            sent_at = now if changed else sent_at
-            await sync_to_async(close_old_connections)()
-            if now - sent_at >= HEARTBEAT_SECONDS:
-                sent_at = now
+            update = await feed.next(seen=seen, after_seq=after_seq, timeout=HEARTBEAT_SECONDS)
+            if update is None:
+                if feed.task is not None and feed.task.done():
+                    return
                 yield ": keepalive\n\n"
-            idle = now - last_event_at >= IDLE_AFTER_SECONDS
-            await asyncio.sleep(IDLE_POLL_SECONDS if idle else POLL_SECONDS)
-    finally:
-        await sync_to_async(close_old_connections)()
+                continue
+            seen = update.generation
+            for seq, message in update.messages:
+                yield message
+                after_seq = seq
+            if update.run.status != shown_status:
+                shown_status = update.run.status
+                yield status_message(update.run)
+            if update.finished:
+                yield await sync_to_async(final_messages)(update.run)
+                return
