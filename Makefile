@@ -60,9 +60,10 @@ test-sqlite: install
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/wfsite
 # Not run again on PostgreSQL, because they never use Django's database: the engine's and the
 # upstream packages' tests (plain SQLite files), the browser tests (a stack on its own SQLite file)
-# and the scale-out test (its own PostgreSQL database whatever DATABASE_URL says; it ran above).
+# and the scale-out and soak tests (their own PostgreSQL databases whatever DATABASE_URL says;
+# they ran above).
 POSTGRES_PASS_SKIPS := --ignore=tests/workflow --ignore=tests/upstream --ignore=tests/browser \
-	--ignore=tests/test_scale_out.py
+	--ignore=tests/test_scale_out.py --ignore=tests/test_soak.py
 # No PostgreSQL running skips this pass with the reason, except with CI=true, where it fails.
 # pytest's status 5 (nothing collected) means PYTEST_ARGS chose only tests left out here.
 test-postgres: install

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import DatabaseError
 
+from sessions_app.models import WorkflowRun, WorkflowSession
 from sessions_app.services.run_events import RunEventWriter
 from sessions_app.storage import DjangoWorkflowStorage
 from sessions_app.workflow.state import Op
@@ -41,6 +42,10 @@ class RunStorage(DjangoWorkflowStorage):
         if run is not None:
             self._write_events(run)
         return super().commit(meta=meta, base_version=base_version, ops=ops, state=state, run=run)
+
+    def _log_change(self, row: WorkflowSession, ops: list[Op], *, run: WorkflowRun | None) -> None:
+        # The run's own write_to_storage() saves are its changes too, not a person's edits.
+        super()._log_change(row, ops, run=self.writer.run if run is None else run)
 
     def record_run(self, run: RunRecord) -> None:
         """Write the run's events, then record the run (its state could not be saved)."""
