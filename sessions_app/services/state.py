@@ -175,16 +175,7 @@ def session_state_clear(
     seen = _value_at(_seen(locked, latest, base_version), path)
     empty: Any = [] if isinstance(seen, list) else {} if isinstance(seen, dict) else MISSING
     op = Op("delete", path, None, seen) if empty is MISSING else Op("set", path, empty, seen)
-    apply(copy_json(latest), [op])
-    return state_change_write(
-        session=session,
-        locked=locked,
-        latest=latest,
-        ops=[op],
-        source=Source.CLEAR,
-        actor=actor,
-        summary=f"Cleared {path_text(path)}",
-    )
+    return _clear_one(session, locked, latest, op, actor, f"Cleared {path_text(path)}")
 
 
 @transaction.atomic
@@ -199,6 +190,18 @@ def session_state_delete(
     latest = state_load(locked)
     seen = _value_at(_seen(locked, latest, base_version), path)
     op = Op("delete", path, None, seen)
+    return _clear_one(session, locked, latest, op, actor, f"Deleted {path_text(path)}")
+
+
+def _clear_one(
+    session: WorkflowSession,
+    locked: WorkflowSession,
+    latest: dict[str, Any],
+    op: Op,
+    actor: Actor,
+    summary: str,
+) -> StateChange | None:
+    """Write one clearing op, refused as a conflict when the value moved on since it was seen."""
     apply(copy_json(latest), [op])
     return state_change_write(
         session=session,
@@ -207,7 +210,7 @@ def session_state_delete(
         ops=[op],
         source=Source.CLEAR,
         actor=actor,
-        summary=f"Deleted {path_text(path)}",
+        summary=summary,
     )
 
 
