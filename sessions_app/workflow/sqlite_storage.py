@@ -10,148 +10,23 @@ instead of upstream's ever-growing `memory["runs"]`, so a session row holds only
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import sqlite3
-import threading
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
-import orjson
-
-from sessions_app.workflow.errors import StorageBusyError, StorageError
+from sessions_app.workflow.sqlite_connections import dumps, loads
 from sessions_app.workflow.sqlite_padding import padded_json
 from sessions_app.workflow.sqlite_read_cache import Entry, ReadCache, copy_row
-from sessions_app.workflow.sqlite_schema import JSON_COLUMNS, ensure_schema
+from sessions_app.workflow.sqlite_runs import SqliteRunHistory
+from sessions_app.workflow.sqlite_schema import JSON_COLUMNS
 from sessions_app.workflow.state import Op, apply, copy_json
 from sessions_app.workflow.storage import Commit, RunRecord, SessionMeta, WorkflowSession
 
-CACHE_KIB = 32 * 1024
-READ_CACHE_BYTES = 64 * 1024 * 1024
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+__all__ = ["SqliteWorkflowStorage", "dumps", "loads"]
 
 
-def dumps(value: Any) -> str:
-    """Encode JSON fast; fall back to the stdlib for what orjson refuses (integers over 64 bits)."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
-
-
-def loads(text: str | bytes | None) -> Any:
-    """Decode a JSON column; SQL NULL and upstream's 'null' text both mean None."""
-    if text is None:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        # Upstream wrote with json.dumps, which allows NaN and Infinity; orjson does not read them.
-        return json.loads(text)
-
-
-def _is_busy(error: sqlite3.OperationalError) -> bool:
-    message = str(error).lower()
-    return "locked" in message or "busy" in message
-
-
-class SqliteWorkflowStorage:
+class SqliteWorkflowStorage(SqliteRunHistory):
     """Workflow sessions in a SQLite table, safe for concurrent runs in threads and processes."""
-
-    def __init__(
-        self,
-        table_name: str,
-        db_url: str | None = None,
-        db_file: str | os.PathLike[str] | None = None,
-        *,
-        busy_timeout: float = 5.0,
-        busy_retries: int = 3,
-    ) -> None:
-        if not _TABLE_NAME.match(table_name):
-            raise ValueError(
-                f"table_name must be a plain SQL identifier (letters, digits, _), not {table_name!r}"
-            )
-        self.table_name = table_name
-        self.busy_timeout = busy_timeout
-        self.busy_retries = busy_retries
-        self.db_file, self._target, self._uri = self._resolve_target(db_url, db_file)
-        self._local = threading.local()
-        self._schema_lock = threading.Lock()
-        self._columns: frozenset[str] | None = None
-        self._extras: dict[tuple[str, int], dict[str, Any]] = {}
-
-    @staticmethod
-    def _resolve_target(db_url: str | None, db_file: Any) -> tuple[Path | None, str, bool]:
-        if db_file is None and db_url is not None:
-            if not db_url.startswith("sqlite:///"):
-                raise ValueError(f"db_url must be a sqlite:/// URL, not {db_url!r}")
-            db_file = db_url.removeprefix("sqlite:///")
-        if db_file is None:
-            # Shared-cache memory so every thread's connection sees the same database.
-            return None, f"file:wfsite-{uuid.uuid4().hex}?mode=memory&cache=shared", True
-        path = Path(db_file).resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path, str(path), False
-
-    # -- connections and transactions -------------------------------------------------------------
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != os.getpid():
-            conn = sqlite3.connect(
-                self._target, timeout=self.busy_timeout, isolation_level=None, uri=self._uri
-            )
-            if self.db_file is not None:
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # Room for a large state's pages, so rewriting its row in place compares them in memory.
-            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            self._local.conn, self._local.pid = conn, os.getpid()
-            # In shared-cache memory databases data_version misses other connections' writes: no cache.
-            self._local.cache = ReadCache(max_bytes=0 if self._uri else READ_CACHE_BYTES)
-        if self._columns is None:
-            with self._schema_lock:
-                if self._columns is None:
-                    self._columns = self._transaction(lambda c: ensure_schema(c, self.table_name), conn)
-        return conn
-
-    def _transaction(self, body: Any, conn: sqlite3.Connection | None = None) -> Any:
-        """Run `body(conn)` in a write transaction, retrying a bounded number of times while locked."""
-        for attempt in range(self.busy_retries + 1):
-            conn = conn or self._conn()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = body(conn)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-                return result
-            except sqlite3.OperationalError as error:
-                if not _is_busy(error):
-                    raise StorageError(f"SQLite error on {self.table_name!r}: {error}") from error
-                if attempt == self.busy_retries:
-                    raise StorageBusyError(
-                        f"{self._target} stayed locked by other writers after {attempt + 1} tries "
-                        f"of {self.busy_timeout:g} s; nothing was written"
-                    ) from error
-                time.sleep(0.05 * 2**attempt)
-        raise AssertionError("unreachable")
-
-    @property
-    def columns(self) -> frozenset[str]:
-        """Return the columns the table has (phidata's and agno's layouts differ)."""
-        self._conn()
-        assert self._columns is not None
-        return self._columns
-
-    def _q(self, sql: str) -> str:
-        return sql.replace("{t}", f'"{self.table_name}"').replace("{runs}", f'"{self.table_name}_runs"')
 
     # -- upstream's API -----------------------------------------------------------------------------
 
@@ -452,45 +327,3 @@ class SqliteWorkflowStorage:
         row = {**entry.row, "session_data": copy_json(data), "wfsite_version": version, "updated_at": now}
         row["user_id"] = row.get("user_id") or meta.user_id
         cache.put(meta.session_id, Entry(data_version, version, row, size))
-
-    def record_run(self, run: RunRecord) -> None:
-        """Record a run that did not commit state (its write failed)."""
-        self._transaction(lambda conn: self._insert_run(conn, run))
-
-    def _insert_run(self, conn: sqlite3.Connection, run: RunRecord) -> None:
-        conn.execute(
-            self._q(
-                "INSERT OR REPLACE INTO {runs} (run_id, session_id, workflow_id, status, input, output, error, "
-                "cache_hit, started_at, ended_at, events, state_version, unsaved_state) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ),
-            (
-                run.run_id,
-                run.session_id,
-                run.workflow_id,
-                run.status,
-                json.dumps(run.input, default=repr),
-                run.output,
-                run.error,
-                int(run.cache_hit),
-                run.started_at,
-                run.ended_at,
-                run.events,
-                run.state_version,
-                run.unsaved_state,
-            ),
-        )
-
-    def get_runs(self, session_id: str) -> list[RunRecord]:
-        """Return a session's runs, oldest first."""
-        fields = list(RunRecord.__dataclass_fields__)
-        sql = self._q(
-            f"SELECT {', '.join(fields)} FROM {{runs}} WHERE session_id = ? ORDER BY started_at, rowid"
-        )
-        runs = []
-        for row in self._conn().execute(sql, (session_id,)):
-            values = dict(zip(fields, row, strict=True))
-            values["input"] = json.loads(values["input"] or "{}")
-            values["cache_hit"] = bool(values["cache_hit"])
-            runs.append(RunRecord(**values))
-        return runs
