@@ -30,7 +30,7 @@ READY_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 30
 
 
-def run_manage(*args: str, env: Mapping[str, str]) -> str:
+def run_manage(*args: str, env: Mapping[str, str], timeout: float = 120) -> str:
     """Run `manage.py <args>` in a subprocess; fail the test with its output if it fails."""
     result = subprocess.run(
         [sys.executable, str(BASE_DIR / "manage.py"), *args],
@@ -38,7 +38,7 @@ def run_manage(*args: str, env: Mapping[str, str]) -> str:
         env=dict(env),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     if result.returncode != 0:

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, run_manage
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0
@@ -105,18 +105,7 @@ class SiteProcesses:
 
     def manage(self, *args: str, timeout: float = 90, **env: str) -> str:
         """Run a management command against this site's database; fail the test if it fails."""
-        result = subprocess.run(
-            [sys.executable, str(BASE_DIR / "manage.py"), *args],
-            cwd=BASE_DIR,
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            pytest.fail(f"manage.py {args[0]} failed:\n{result.stdout}{result.stderr}", pytrace=False)
-        return result.stdout
+        return run_manage(*args, env={**self.env, **env}, timeout=timeout)
 
     def shell(self, script: str, **env: str) -> Any:
         """Run Python in `manage.py shell` here and return the JSON its last printed line holds."""

@@ -36,6 +36,7 @@ from tests.django_fixtures import (
     stored_state,
 )
 from tests.workflow.conftest import Cacher, FakeWriter
+from tests.workflow.test_lifecycle import Clearing
 
 __all__ = ["django_db_modify_db_settings", "shared_db"]
 
@@ -264,17 +265,6 @@ def test_instance_that_loaded_before_another_wrote_merges(storage: DjangoWorkflo
 
     assert [p["topic"] for p in stored_state("s")["blog_posts"]] == ["b", "a"]
     assert [p["topic"] for p in first.session_state["blog_posts"]] == ["b", "a"]
-
-
-class Clearing(Workflow):
-    def run(self, how: str) -> Iterator[RunResponse]:
-        if how == "empty":
-            self.session_state.clear()
-        elif how == "reassign":
-            self.session_state = {}
-        elif how == "delete":
-            del self.session_state["blog_posts"]
-        yield RunResponse(content="cleared")
 
 
 @pytest.mark.parametrize("how", ["empty", "reassign", "delete"])

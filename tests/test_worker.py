@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import run_manage
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 OLD_STATE = {"blog_posts": [{"topic": "Old topic", "blog_post": "kept post"}], "note": "written before"}
 START_RUN = """
@@ -57,18 +59,7 @@ class Site:
         self.env.update(DATABASE_URL=f"sqlite:///{self.db}", PYTHONUNBUFFERED="1", WFSITE_OFFLINE_DELAY="0")
 
     def manage(self, *args: str, timeout: float = 60, **env: str) -> str:
-        result = subprocess.run(
-            [sys.executable, str(BASE_DIR / "manage.py"), *args],
-            cwd=BASE_DIR,
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            pytest.fail(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}", pytrace=False)
-        return result.stdout
+        return run_manage(*args, env={**self.env, **env}, timeout=timeout)
 
     def start_run(self, session_id: str, topic: str) -> str:
         env = {"T_SESSION": session_id, "T_TOPIC": topic, "T_STATE": json.dumps(OLD_STATE)}
