@@ -118,7 +118,7 @@ def fill_django(start: int, stop: int) -> None:
     from datetime import UTC, datetime
 
     from sessions_app.models import StateEntry, WorkflowSession
-    from sessions_app.state_store import json_size, list_size, lookup_key, member_size, state_size
+    from sessions_app.state.store import json_size, list_size, lookup_key, member_size, state_size
 
     for batch in batches(start, stop):
         rows, entries = [], []

@@ -179,7 +179,7 @@ class WfsiteDjango(VersionedStore):
     """The dashboard's storage, `DjangoWorkflowStorage`, on the Django database (SQLite here)."""
 
     def __init__(self, label: str = "wfsite DjangoWorkflowStorage") -> None:
-        from sessions_app.storage import DjangoWorkflowStorage
+        from sessions_app.state.storage import DjangoWorkflowStorage
 
         self.label = label
         self.storage = DjangoWorkflowStorage(workflow=WORKFLOW)

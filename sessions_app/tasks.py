@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django_tasks import task
 
-from sessions_app.services.runs import run_execute
+from sessions_app.services.run_worker import run_execute
 
 
 @task()

@@ -43,7 +43,7 @@ urlpatterns = [
         name="session_entry",
     ),
     # History, diffs, clearing, restore, export and import of one session's state.
-    path("sessions/<session_id:session_id>/", include("sessions_app.urls_state")),
+    path("sessions/<session_id:session_id>/", include("sessions_app.views.state_pages.urls")),
     path("runs/<uuid:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<uuid:run_id>/events/", events.run_events, name="run_events"),
 ]

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection, connections
 
 from sessions_app.models import StateEntry, WorkflowSession
-from sessions_app.state_store import json_size, state_load, state_replace
+from sessions_app.state.store import json_size, state_load, state_replace
 
 
 @pytest.fixture(scope="session")

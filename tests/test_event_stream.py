@@ -244,7 +244,7 @@ def test_sse_message_format() -> None:
 
 
 def test_many_streams_of_one_run_share_one_feed_and_each_get_every_event_once() -> None:
-    from sessions_app.views import feeds
+    from sessions_app.live import feeds
 
     run = make_run(status="running", events=(("ResearchStarted", "go"),))
     polls = 0

@@ -27,10 +27,11 @@ import pytest
 from django.db import connection
 
 from sessions_app.models import RunEvent, StateChange, StateEntry, WorkflowSession
-from sessions_app.services.runs import run_execute, run_start
+from sessions_app.services.run_worker import run_execute
+from sessions_app.services.runs import run_start
 from sessions_app.services.sessions import session_create
-from sessions_app.state_store import state_load
-from sessions_app.storage import DjangoWorkflowStorage
+from sessions_app.state.storage import DjangoWorkflowStorage
+from sessions_app.state.store import state_load
 from sessions_app.workflow import BlogPostGenerator
 from sessions_app.workflow.errors import StorageBusyError
 from sessions_app.workflow.offline_model import OfflineModel
@@ -61,7 +62,7 @@ REPORT = """
 import json, os
 from sessions_app.models import RunEvent, StateChange, WorkflowRun, WorkflowSession
 from sessions_app.selectors.history import state_at_version
-from sessions_app.state_store import state_load
+from sessions_app.state.store import state_load
 session = WorkflowSession.objects.get(session_id=os.environ["T_SESSION"])
 print(json.dumps({
     "version": session.version,

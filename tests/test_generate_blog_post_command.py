@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from sessions_app.models import WorkflowRun, WorkflowSession
-from sessions_app.state_store import state_load
+from sessions_app.state.store import state_load
 
 pytestmark = pytest.mark.django_db
 

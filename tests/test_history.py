@@ -179,8 +179,8 @@ def test_a_legacy_session_gets_a_baseline_before_its_first_recorded_change(
 @pytest.mark.django_db(transaction=True)
 def test_run_changes_are_pruned_to_the_retention_setting(settings: Any) -> None:
     from sessions_app.models import StateChange, WorkflowSession
-    from sessions_app.state_store import state_load
-    from sessions_app.storage import DjangoWorkflowStorage
+    from sessions_app.state.storage import DjangoWorkflowStorage
+    from sessions_app.state.store import state_load
     from tests.workflow.conftest import Cacher
 
     settings.WFSITE_HISTORY_KEEP = 10

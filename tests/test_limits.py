@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -13,13 +12,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from sessions_app import state_store
 from sessions_app.limits import StateTooLargeError, size_text, state_size_check
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
 from sessions_app.services.runs import run_start
 from sessions_app.services.sessions import session_create
-from sessions_app.state_store import json_size, state_replace
-from sessions_app.storage import DjangoWorkflowStorage
+from sessions_app.state.storage import DjangoWorkflowStorage
+from sessions_app.state.store import json_size, state_replace
 from sessions_app.workflow import RunResponse, Workflow
 from sessions_app.workflow.state import Op
 from sessions_app.workflow.storage import SessionMeta
@@ -273,13 +271,6 @@ def test_state_size_check_can_be_turned_off(settings: Any) -> None:
     state_size_check(10**12)
 
 
-# Until the storage calls state_size_check (see sessions_app.limits), these wait.
-wired = pytest.mark.skipif(
-    "state_size_check" not in inspect.getsource(state_store),
-    reason="sessions_app.state_store does not call state_size_check yet",
-)
-
-
 class Grower(Workflow):
     """Adds `size` characters to the state."""
 
@@ -290,7 +281,6 @@ class Grower(Workflow):
         yield RunResponse(content="grew")
 
 
-@wired
 def test_a_commit_over_the_state_limit_writes_nothing(settings: Any) -> None:
     settings.WFSITE_MAX_STATE_BYTES = 1000
     storage = DjangoWorkflowStorage()
@@ -309,7 +299,6 @@ def test_a_commit_over_the_state_limit_writes_nothing(settings: Any) -> None:
     assert StateChange.objects.count() == 1
 
 
-@wired
 def test_replacing_a_state_over_the_limit_writes_nothing(settings: Any, blog: WorkflowSession) -> None:
     settings.WFSITE_MAX_STATE_BYTES = 1000
     state_replace(blog, {"blog_posts": [{"topic": "a", "blog_post": "b"}]})
@@ -320,7 +309,6 @@ def test_replacing_a_state_over_the_limit_writes_nothing(settings: Any, blog: Wo
     assert stored_state("blog") == {"blog_posts": [{"topic": "a", "blog_post": "b"}]}
 
 
-@wired
 def test_a_session_over_a_lowered_limit_can_still_shrink(settings: Any) -> None:
     storage = DjangoWorkflowStorage()
     meta = SessionMeta(session_id="big")
@@ -333,7 +321,6 @@ def test_a_session_over_a_lowered_limit_can_still_shrink(settings: Any) -> None:
     assert WorkflowSession.objects.get(session_id="big").state_size == json_size({"b": "y" * 2000})
 
 
-@wired
 def test_a_run_that_outgrows_the_limit_fails_and_keeps_the_stored_state(settings: Any) -> None:
     settings.WFSITE_MAX_STATE_BYTES = 1000
     storage = DjangoWorkflowStorage()

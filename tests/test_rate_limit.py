@@ -16,7 +16,7 @@ from sessions_app.models import WorkflowRun, WorkflowSession
 from sessions_app.services.rate_limits import RateLimit, RunRateLimitedError, run_rate_check
 from sessions_app.services.runs import run_start
 from sessions_app.services.sessions import session_create
-from sessions_app.state_store import state_replace
+from sessions_app.state.store import state_replace
 from tests.django_fixtures import user_with_role
 
 pytestmark = pytest.mark.django_db

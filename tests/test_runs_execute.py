@@ -17,9 +17,10 @@ from django.utils import timezone
 from sessions_app.models import RunEvent, StateEntry, WorkflowRun, WorkflowSession
 from sessions_app.services.run_events import RunEventWriter
 from sessions_app.services.run_failures import STALE_ERROR, run_fail, run_reap_if_stale, runs_reap_stale
-from sessions_app.services.runs import STOPPED_ERROR, run_execute, run_start
+from sessions_app.services.run_worker import STOPPED_ERROR, run_execute
+from sessions_app.services.runs import run_start
 from sessions_app.services.sessions import session_create
-from sessions_app.state_store import state_load, state_replace
+from sessions_app.state.store import state_load, state_replace
 from sessions_app.workflow import RunResponse, Workflow
 from tests.django_fixtures import django_db_modify_db_settings, shared_db
 

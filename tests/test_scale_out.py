@@ -80,7 +80,7 @@ print(json.dumps({"started": started, "errors": errors}))
 REPORT = """
 import json
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
-from sessions_app.state_store import state_load
+from sessions_app.state.store import state_load
 
 report = {}
 for session in WorkflowSession.objects.order_by("session_id"):

@@ -18,7 +18,7 @@ from sessions_app.selectors.sessions import (
     session_get,
     session_list,
 )
-from sessions_app.state_store import state_replace
+from sessions_app.state.store import state_replace
 
 pytestmark = pytest.mark.django_db
 

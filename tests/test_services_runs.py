@@ -16,7 +16,7 @@ from sessions_app.selectors.runs import aevents_since, events_since, run_get, se
 from sessions_app.services.run_hooks import MAX_FLIGHT_KEY, inputs_flight_key
 from sessions_app.services.runs import run_start
 from sessions_app.services.sessions import session_create
-from sessions_app.state_store import state_replace
+from sessions_app.state.store import state_replace
 from sessions_app.tasks import run_execute_task
 from sessions_app.workflow import RunResponse, Workflow
 from tests.django_fixtures import django_db_modify_db_settings, in_threads, shared_db

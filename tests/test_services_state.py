@@ -20,9 +20,9 @@ from sessions_app.services.state import (
     session_state_edit,
     session_state_restore,
 )
-from sessions_app.state_changes import ops_decode
-from sessions_app.state_store import state_snapshot
-from sessions_app.storage import DjangoWorkflowStorage
+from sessions_app.state.changes import ops_decode
+from sessions_app.state.storage import DjangoWorkflowStorage
+from sessions_app.state.store import state_snapshot
 from sessions_app.workflow.state import Op, apply, diff
 from sessions_app.workflow.storage import RunRecord, SessionMeta
 from tests.django_fixtures import (

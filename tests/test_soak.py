@@ -49,7 +49,7 @@ REPORT = """
 import json, os
 from sessions_app.models import StateChange, StateEntry, WorkflowRun, WorkflowSession
 from sessions_app.selectors.history import state_at_version
-from sessions_app.state_store import state_load
+from sessions_app.state.store import state_load
 
 session = WorkflowSession.objects.get(session_id=os.environ["T_SESSION"])
 changes = StateChange.objects.filter(session=session).select_related("run").order_by("version", "pk")

@@ -24,7 +24,7 @@ from wfsite.urls import urlpatterns as site_urlpatterns
 
 urlpatterns = [
     *site_urlpatterns,
-    path("sessions/<session_id:session_id>/", include("sessions_app.urls_state")),
+    path("sessions/<session_id:session_id>/", include("sessions_app.views.state_pages.urls")),
 ]
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]

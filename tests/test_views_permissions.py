@@ -10,7 +10,7 @@ from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from sessions_app.models import StateEntry, WorkflowRun, WorkflowSession
-from sessions_app.state_store import state_replace
+from sessions_app.state.store import state_replace
 from tests.django_fixtures import user_with_role
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sessions_app.models import RunEvent, WorkflowRun, WorkflowSession
-from sessions_app.state_store import state_replace
+from sessions_app.state.store import state_replace
 from sessions_app.workflow import RunResponse, Workflow
 from tests.django_fixtures import user_with_role
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from sessions_app.models import StateEntry, WorkflowRun, WorkflowSession
-from sessions_app.state_store import state_replace
+from sessions_app.state.store import state_replace
 from tests.django_fixtures import user_with_role
 
 pytestmark = pytest.mark.django_db

@@ -30,7 +30,7 @@ import json, os
 from sessions_app.models import WorkflowSession
 from sessions_app.services.runs import run_start
 from sessions_app.services.sessions import session_create
-from sessions_app.state_store import state_replace
+from sessions_app.state.store import state_replace
 session = WorkflowSession.objects.filter(session_id=os.environ["T_SESSION"]).first()
 if session is None:
     session = session_create(session_id=os.environ["T_SESSION"], workflow="BlogPostGenerator", user=None)
@@ -40,7 +40,7 @@ print(run_start(session=session, inputs={"topic": os.environ["T_TOPIC"]}, user=N
 PRINT_STATE = """
 import json, os
 from sessions_app.models import WorkflowSession
-from sessions_app.state_store import state_load
+from sessions_app.state.store import state_load
 print(json.dumps(state_load(WorkflowSession.objects.get(session_id=os.environ["T_SESSION"]))))
 """
 WORKER = ["db_worker", "--no-reload", "--no-startup-delay", "--skip-checks"]

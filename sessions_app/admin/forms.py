@@ -18,7 +18,6 @@ from django.conf import settings
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 
-from sessions_app.forms_state import state_from_text, state_text
 from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.selectors.diffs import DiffRow, preview
 from sessions_app.selectors.history import (
@@ -28,8 +27,9 @@ from sessions_app.selectors.history import (
     version_diff,
 )
 from sessions_app.services.state import StateConflictError, StateStaleError, state_edit_ops
-from sessions_app.state_changes import path_text
-from sessions_app.state_store import state_load, state_snapshot
+from sessions_app.state.changes import path_text
+from sessions_app.state.store import state_load, state_snapshot
+from sessions_app.views.state_pages.forms import state_from_text, state_text
 from sessions_app.workflow.state import MISSING, get_at
 
 STALE = (

@@ -14,13 +14,13 @@ from django.utils.safestring import SafeString
 
 from sessions_app.admin import state_views
 from sessions_app.admin.forms import SessionStateForm
-from sessions_app.forms_state import state_text
 from sessions_app.models import WorkflowSession
 from sessions_app.roles import CAN_CREATE_SESSION
 from sessions_app.selectors.history import history_floor
 from sessions_app.services.state import session_state_edit
-from sessions_app.state_pages import export_response, state_overview, undo_url
-from sessions_app.state_store import state_load
+from sessions_app.state.store import state_load
+from sessions_app.views.state_pages.forms import state_text
+from sessions_app.views.state_pages.pages import export_response, state_overview, undo_url
 
 ABOUT = [
     "session_id",
@@ -65,7 +65,7 @@ class WorkflowSessionAdmin(admin.ModelAdmin):
     actions = ["export_json"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowSession]:
-        # The state is read through state_store where it is shown; lists never load it.
+        # The state is read through state.store where it is shown; lists never load it.
         return super().get_queryset(request).defer("session_state", "list_keys")
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -1,6 +1,6 @@
 """The session admin's extra pages: history, diff, clear, delete, restore, export, import.
 
-They are the dashboard's state pages (`state_pages`, `state_actions`) inside the admin's layout,
+They are the dashboard's state pages (`views.state_pages`) inside the admin's layout,
 behind the admin's own checks: staff to enter, the view permission to read, the change
 permission (the editor role's `CAN_EDIT_STATE`) to change anything.
 """
@@ -17,8 +17,8 @@ from django.urls import reverse
 
 from sessions_app.models import WorkflowSession
 from sessions_app.roles import CAN_CREATE_SESSION
-from sessions_app.state_actions import action_page, import_page
-from sessions_app.state_pages import StateLinks, diff_page, export_response, history_page
+from sessions_app.views.state_pages.actions import action_page, import_page
+from sessions_app.views.state_pages.pages import StateLinks, diff_page, export_response, history_page
 
 __all__ = ["StateLinks", "admin_links"]
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sessions_app.state_changes import path_text
+from sessions_app.state.changes import path_text
 from sessions_app.workflow.state import MISSING, Op, diff, json_equal
 
 PREVIEW_CHARS = 200

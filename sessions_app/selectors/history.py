@@ -21,8 +21,8 @@ from django.db.models.fields.json import KeyTransform
 
 from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.selectors.diffs import DiffRow, diff_rows, state_diff_rows
-from sessions_app.state_changes import ops_decode
-from sessions_app.state_store import state_load
+from sessions_app.state.changes import ops_decode
+from sessions_app.state.store import state_load
 from sessions_app.workflow.state import apply, copy_json
 
 

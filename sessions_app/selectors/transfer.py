@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
 from sessions_app.services.transfer_format import FORMAT, FORMAT_VERSION
-from sessions_app.state_store import state_snapshot
+from sessions_app.state.store import state_snapshot
 
 
 def _when(moment: datetime | None) -> str | None:

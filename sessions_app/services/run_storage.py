@@ -15,7 +15,7 @@ from django.db import DatabaseError
 
 from sessions_app.models import WorkflowRun, WorkflowSession
 from sessions_app.services.run_events import RunEventWriter
-from sessions_app.storage import DjangoWorkflowStorage
+from sessions_app.state.storage import DjangoWorkflowStorage
 from sessions_app.workflow.state import Op
 from sessions_app.workflow.storage import Commit, RunRecord, SessionMeta
 

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from sessions_app.models import WorkflowSession
 from sessions_app.registry import UnknownWorkflowError, get_workflow_class
-from sessions_app.state_store import EMPTY_STATE_SIZE
+from sessions_app.state.store import EMPTY_STATE_SIZE
 
 MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
 MAX_NAME = WorkflowSession._meta.get_field("name").max_length

@@ -24,8 +24,8 @@ from sessions_app.selectors.diffs import edit_diff
 from sessions_app.selectors.history import state_at_version
 from sessions_app.services.history import history_baseline_ensure, history_prune, history_record
 from sessions_app.services.permissions import Actor, actor_require
-from sessions_app.state_changes import ops_summary, path_text
-from sessions_app.state_store import STATE_FIELDS, check_storable, state_load, state_write_ops
+from sessions_app.state.changes import ops_summary, path_text
+from sessions_app.state.store import STATE_FIELDS, check_storable, state_load, state_write_ops
 from sessions_app.workflow.errors import StateConflictError, StateNotSerializableError
 from sessions_app.workflow.state import MISSING, Op, Path, apply, copy_json, get_at
 

@@ -26,7 +26,7 @@ from sessions_app.services.history import history_record
 from sessions_app.services.permissions import Actor, actor_require
 from sessions_app.services.state import edit_diff, state_change_write
 from sessions_app.services.transfer_format import SessionFile
-from sessions_app.state_store import EMPTY_STATE_SIZE, STATE_FIELDS, state_load, state_replace
+from sessions_app.state.store import EMPTY_STATE_SIZE, STATE_FIELDS, state_load, state_replace
 from sessions_app.workflow.state import Op
 
 Source = StateChange.Source

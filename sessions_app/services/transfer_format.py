@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
-from sessions_app.state_store import check_storable
+from sessions_app.state.store import check_storable
 from sessions_app.workflow.errors import StateNotSerializableError
 
 FORMAT = "wfsite.session"

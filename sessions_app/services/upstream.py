@@ -28,14 +28,14 @@ from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
 from sessions_app.registry import workflow_classes
 from sessions_app.services.history import history_record
 from sessions_app.services.state import edit_diff, state_change_write
-from sessions_app.state_store import (
+from sessions_app.state.storage import check_session_id
+from sessions_app.state.store import (
     EMPTY_STATE_SIZE,
     STATE_FIELDS,
     check_storable,
     state_load,
     state_replace,
 )
-from sessions_app.storage import check_session_id
 from sessions_app.workflow.errors import StateNotSerializableError
 from sessions_app.workflow.sqlite_storage import loads
 from sessions_app.workflow.state import diff

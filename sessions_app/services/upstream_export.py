@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from sessions_app.models import WorkflowRun, WorkflowSession
-from sessions_app.state_store import state_load_many
+from sessions_app.state.store import state_load_many
 from sessions_app.workflow.sqlite_storage import SqliteWorkflowStorage
 from sessions_app.workflow.storage import RunRecord
 from sessions_app.workflow.storage import WorkflowSession as SessionRecord

@@ -50,7 +50,7 @@ def _node(key: str | int | None, value: Any, depth: int) -> SafeString:
         return _container(key, list(value.items()), depth, "{", "}", _count(len(value), "key"), True)
     if isinstance(value, list | tuple):
         items = list(enumerate(value))
-        # A ListPreview (state_store.state_preview) holds only the first items of a longer list.
+        # A ListPreview (state.store.state_preview) holds only the first items of a longer list.
         total = max(getattr(value, "total", 0), len(items))
         opened = total <= OPEN_LIST_LIMIT and depth < OPEN_DEPTH
         return _container(key, items, depth, "[", "]", _count(total, "item"), opened, total)

@@ -29,12 +29,12 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
+from sessions_app.live.feeds import watch
 from sessions_app.models import RunEvent, WorkflowRun
 from sessions_app.roles import CAN_VIEW
+from sessions_app.selectors.run_view import run_context, step_from_event
 from sessions_app.selectors.runs import arun_get
 from sessions_app.services.run_events import CHUNK_EVENT, COMPLETED_EVENT
-from sessions_app.views.feeds import watch
-from sessions_app.views.runs import run_context, step_from_event
 
 HEARTBEAT_SECONDS = 15.0
 RUN_PAGE = "runs/run_detail.html"
@@ -117,7 +117,7 @@ def final_messages(run: WorkflowRun) -> str:
 async def event_stream(run: WorkflowRun, *, after_seq: int) -> AsyncIterator[str]:
     """Yield messages for the run's events after `after_seq`, then the end, once the run has ended.
 
-    The run's feed (`views.feeds`) does the polling for every stream of the run in this process;
+    The run's feed (`live.feeds`) does the polling for every stream of the run in this process;
     this stream only waits for what it has not sent yet. A feed that fails (the database went
     away) ends the stream, and the browser reconnects from its Last-Event-ID.
     """

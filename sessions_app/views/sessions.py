@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -14,31 +12,20 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
-from sessions_app.forms import RunForm, SessionCreateForm, add_service_error
-from sessions_app.models import WorkflowSession
-from sessions_app.registry import UnknownWorkflowError, get_workflow_class, workflow_classes
+from sessions_app.forms import SessionCreateForm, add_service_error
+from sessions_app.registry import workflow_classes
 from sessions_app.roles import CAN_CREATE_SESSION, CAN_VIEW
-from sessions_app.selectors.runs import session_runs
 from sessions_app.selectors.sessions import (
     SessionFilters,
-    session_cached_entry,
-    session_entries,
     session_entry_get,
     session_get,
     session_list,
 )
 from sessions_app.services.sessions import session_create
-from sessions_app.state_store import state_preview
-from sessions_app.templatetags.dashboard import ago
 from sessions_app.views import HtmxHttpRequest, wants_partial
-from sessions_app.workflow import BlogPostGenerator
-from sessions_app.workflow.blog_post_generator import CACHE_KEY, find_cached
+from sessions_app.views.session_page import cache_status, session_context
 
 PAGE_SIZE = 50
-RUN_HISTORY = 25
-# The session page shows a preview of big states; the state pages show everything.
-STATE_PREVIEW_ITEMS = 20
-ENTRIES_PER_PAGE = 50
 
 
 @login_required
@@ -103,34 +90,6 @@ def session_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     return render(request, "sessions/session_detail.html", context)
 
 
-def session_context(
-    session: WorkflowSession, run_form: RunForm | None = None, *, entries_page: str | None = None
-) -> dict[str, Any]:
-    """Return what the session page shows; `run_form` is a bound form to show again with its errors."""
-    run_form = run_form or run_form_for(session)
-    topic = run_form.data.get("topic", "") if run_form is not None and run_form.is_bound else ""
-    return {
-        "session": session,
-        "state": state_preview(session, per_list=STATE_PREVIEW_ITEMS),
-        "entries": Paginator(session_entries(session=session), ENTRIES_PER_PAGE).get_page(entries_page),
-        "runs": session_runs(session=session, limit=RUN_HISTORY),
-        "run_form": run_form,
-        **cache_status(session, topic),
-    }
-
-
-def run_form_for(session: WorkflowSession, data: Any = None) -> RunForm | None:
-    """Return the run form for the session's workflow, or None when that workflow is not registered."""
-    try:
-        workflow_class = get_workflow_class(session.workflow)
-    except UnknownWorkflowError:
-        return None
-    check_url = None
-    if issubclass(workflow_class, BlogPostGenerator):
-        check_url = reverse("session_cache_check", args=[session.session_id])
-    return RunForm(data, workflow_class=workflow_class, cache_check_url=check_url)
-
-
 @login_required
 @permission_required(CAN_VIEW, raise_exception=True)
 @require_GET
@@ -139,20 +98,6 @@ def session_cache_check(request: HtmxHttpRequest, session_id: str) -> HttpRespon
     session = session_get(session_id=session_id)
     context = cache_status(session, request.GET.get("topic", ""))
     return render(request, "sessions/session_detail.html#cache-status", context)
-
-
-def cache_status(session: WorkflowSession, topic: str) -> dict[str, Any]:
-    """Return whether `topic` is cached in the session and, when known, how long ago (`cached_age`)."""
-    status: dict[str, Any] = {"topic": topic, "cached": False, "cached_age": ""}
-    if not topic.strip():
-        return status
-    entry = session_cached_entry(session=session, topic=topic)
-    if entry is not None:
-        status.update(cached=True, cached_age=ago(entry.updated_at))
-    elif isinstance(session.session_state.get(CACHE_KEY), dict):
-        # A cache in the dict shape lives in session_state, not in entries; it has no age to show.
-        status["cached"] = find_cached(session.session_state, topic) is not None
-    return status
 
 
 @login_required

@@ -172,7 +172,12 @@ class Workflow:
             run_id=self.run_id, session_id=self.session_id, workflow_id=self.workflow_id
         )
         self.cache_hit = None
-        tracker = RunTracker.start(self)
+        tracker = RunTracker.start(
+            run_id=self.run_id,
+            session_id=self.session_id,
+            workflow_id=self.workflow_id,
+            run_input=self.run_input,
+        )
         logger.debug("Workflow run start: %s", self.run_id)
         try:
             self.read_from_storage()
@@ -225,7 +230,15 @@ class Workflow:
 
     def _finish(self, tracker: RunTracker, error: BaseException | None) -> None:
         """Save the state and record the run; a failed save fails a successful run loudly."""
-        tracker.end(self, error)
+        tracker.end(
+            error,
+            content=self.run_response.content,
+            cache_hit=self.cache_hit,
+            changed_state=lambda: (
+                not isinstance(self.session_state, dict) or bool(diff(self._base_state, self.session_state))
+            ),
+        )
+        self.run_response.metrics = {**(self.run_response.metrics or {}), "time": tracker.record.duration}
         self.memory.add_run({"input": self.run_input, "response": self.run_response.to_dict()})
         if self.storage is None:
             return

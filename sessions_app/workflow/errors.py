@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+Path = tuple[str | int, ...]
+
+
+def format_path(path: Path) -> str:
+    """Render a path the way a person would index into session_state."""
+    return "session_state" + "".join(f"[{part!r}]" for part in path)
+
 
 class WorkflowError(Exception):
     """Base class of the engine's errors."""
@@ -13,8 +20,6 @@ class StateNotSerializableError(WorkflowError, TypeError):
     """A value in session_state cannot be stored as JSON; nothing was written."""
 
     def __init__(self, path: tuple[str | int, ...], value: Any, reason: str | None = None) -> None:
-        from sessions_app.workflow.state import format_path
-
         self.path = path
         self.value_type = type(value).__name__
         self.reason = (
@@ -31,8 +36,6 @@ class StateConflictError(WorkflowError):
     """The run changed a value that someone else changed differently since the run loaded it."""
 
     def __init__(self, paths: list[tuple[str | int, ...]], unsaved_state: Any = None) -> None:
-        from sessions_app.workflow.state import format_path
-
         self.paths = paths
         self.unsaved_state = unsaved_state
         where = ", ".join(format_path(p) for p in paths[:5]) + (" ..." if len(paths) > 5 else "")

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from sessions_app.workflow.events import RunEvent, RunResponse
-from sessions_app.workflow.state import diff
 from sessions_app.workflow.storage import RunRecord
-
-if TYPE_CHECKING:
-    from sessions_app.workflow.base import Workflow
 
 
 def unsaved_text(state: Any) -> str:
@@ -30,28 +27,35 @@ class RunTracker:
         self.last_event: str | None = None
 
     @classmethod
-    def start(cls, workflow: Workflow) -> RunTracker:
-        """Open a record for the workflow's current run."""
-        return cls(
-            RunRecord(
-                run_id=workflow.run_id or "",
-                session_id=workflow.session_id,
-                workflow_id=workflow.workflow_id,
-                input=workflow.run_input or {},
-                started_at=time.time(),
-            )
+    def start(
+        cls, *, run_id: str, session_id: str, workflow_id: str | None, run_input: dict[str, Any]
+    ) -> RunTracker:
+        """Open a record for a run that starts now."""
+        record = RunRecord(
+            run_id=run_id,
+            session_id=session_id,
+            workflow_id=workflow_id,
+            input=run_input,
+            started_at=time.time(),
         )
+        return cls(record)
 
     def saw(self, item: RunResponse) -> None:
         """Count an event the run yielded."""
         self.record.events += 1
         self.last_event = item.event
 
-    def end(self, workflow: Workflow, error: BaseException | None) -> None:
-        """Close the record with the run's outcome."""
+    def end(
+        self,
+        error: BaseException | None,
+        *,
+        content: Any,
+        cache_hit: bool | None,
+        changed_state: Callable[[], bool],
+    ) -> None:
+        """Close the record with the run's outcome; `changed_state` says whether the run changed its state."""
         record = self.record
         record.ended_at = time.time()
-        content = workflow.run_response.content
         record.output = (
             content if isinstance(content, str) else (None if content is None else unsaved_text(content))
         )
@@ -61,17 +65,13 @@ class RunTracker:
             record.status, record.error = "cancelled", "The consumer stopped reading the run before it ended."
         else:
             record.status, record.error = "failed", f"{type(error).__name__}: {error}"
-        if workflow.cache_hit is not None:
-            record.cache_hit = workflow.cache_hit
+        if cache_hit is not None:
+            record.cache_hit = cache_hit
         else:
             # A run that answered with a completed event and changed nothing was served from state.
             record.cache_hit = (
-                error is None
-                and self.last_event == RunEvent.workflow_completed
-                and isinstance(workflow.session_state, dict)
-                and not diff(workflow._base_state, workflow.session_state)
+                error is None and self.last_event == RunEvent.workflow_completed and not changed_state()
             )
-        workflow.run_response.metrics = {**(workflow.run_response.metrics or {}), "time": record.duration}
 
     def failed_to_save(self, error: Exception, unsaved: str) -> None:
         """Mark the run failed because its state could not be saved, keeping the unsaved state."""

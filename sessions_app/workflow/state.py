@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sessions_app.workflow.errors import StateConflictError, StateNotSerializableError
+from sessions_app.workflow.errors import Path, StateConflictError, StateNotSerializableError, format_path
 
-Path = tuple[str | int, ...]
+__all__ = ["MISSING", "Op", "Path", "apply", "check_json", "copy_json", "diff", "format_path", "get_at"]
 
 
 class _Missing:
@@ -44,11 +44,6 @@ class Op:
     path: Path
     value: Any = None
     base: Any = field(default=MISSING, compare=False)
-
-
-def format_path(path: Path) -> str:
-    """Render a path the way a person would index into session_state."""
-    return "session_state" + "".join(f"[{part!r}]" for part in path)
 
 
 # Values of these exact types are valid JSON as they are (floats need a check; subclasses take the long way).

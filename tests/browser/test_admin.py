@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 TABLE = "blog_post_generator_workflows"
 READ_STATE = """
 import json, os
-from sessions_app.state_store import state_snapshot
+from sessions_app.state.store import state_snapshot
 print(json.dumps(state_snapshot(os.environ["WFSITE_TEST_SESSION"])[1]))
 """
 # What a run or another admin does meanwhile: a recorded change at the latest version.
@@ -28,7 +28,7 @@ WRITE_STATE = """
 import json, os
 from sessions_app.models import WorkflowSession
 from sessions_app.services.state import session_state_edit
-from sessions_app.state_store import state_load
+from sessions_app.state.store import state_load
 session = WorkflowSession.objects.get(session_id=os.environ["WFSITE_TEST_SESSION"])
 state = state_load(session) | json.loads(os.environ["WFSITE_TEST_UPDATE"])
 session_state_edit(session=session, new_state=state, base_version=session.version, actor=None)

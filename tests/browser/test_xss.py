@@ -56,7 +56,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from sessions_app.models import RunEvent, StateChange, StateEntry, WorkflowRun, WorkflowSession
 from sessions_app.services.state import session_state_delete, session_state_edit
-from sessions_app.state_store import state_load
+from sessions_app.state.store import state_load
 from tests.xss_payloads import PAYLOADS
 
 user = get_user_model().objects.get(username=os.environ["T_USER"])

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sessions_app.storage import DjangoWorkflowStorage
+from sessions_app.state.storage import DjangoWorkflowStorage
 from sessions_app.workflow import BlogPostGenerator, WorkflowError
 from sessions_app.workflow.console import stream_to_console
 from sessions_app.workflow.llm import ModelError

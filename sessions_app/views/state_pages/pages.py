@@ -1,4 +1,4 @@
-"""The state pages, shared by the dashboard (`views.state`) and the admin (`admin.state_views`).
+"""The state pages, shared by the dashboard (`views.state_pages.views`) and the admin (`admin.state_views`).
 
 Each page function takes the session, a `StateLinks` saying where its sibling pages live, and
 the base context of the site it is shown in (the admin's carries its navigation); templates
@@ -21,7 +21,6 @@ from django.shortcuts import render
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
-from sessions_app.forms_state import path_param
 from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.selectors.diffs import DiffRow, preview
 from sessions_app.selectors.history import (
@@ -32,7 +31,8 @@ from sessions_app.selectors.history import (
     version_diff,
 )
 from sessions_app.selectors.transfer import export_filename, session_export_bytes
-from sessions_app.state_changes import path_text
+from sessions_app.state.changes import path_text
+from sessions_app.views.state_pages.forms import path_param
 
 HISTORY_PAGE = 50
 ENTRIES_SHOWN = 200

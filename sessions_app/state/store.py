@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from sessions_app.limits import state_size_check
 from sessions_app.models import StateEntry, WorkflowSession
-from sessions_app.state_layout import (
+from sessions_app.state.layout import (
     EMPTY_STATE_SIZE,
     STATE_FIELDS,
     check_storable,
@@ -34,7 +34,7 @@ from sessions_app.state_layout import (
     new_entries,
     state_size,
 )
-from sessions_app.state_rows import RowWriter, check_op
+from sessions_app.state.rows import RowWriter, check_op
 from sessions_app.workflow.state import Op, apply
 
 __all__ = [

@@ -15,10 +15,16 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from sessions_app.roles import CAN_EDIT_STATE, CAN_VIEW
 from sessions_app.selectors.sessions import session_get
-from sessions_app.state_actions import action_page, import_page
-from sessions_app.state_pages import StateLinks, diff_page, export_response, history_page, state_overview
-from sessions_app.state_store import state_load
+from sessions_app.state.store import state_load
 from sessions_app.views import HtmxHttpRequest
+from sessions_app.views.state_pages.actions import action_page, import_page
+from sessions_app.views.state_pages.pages import (
+    StateLinks,
+    diff_page,
+    export_response,
+    history_page,
+    state_overview,
+)
 
 BASE = {"base_template": "state/base_site.html"}
 

@@ -15,7 +15,6 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 
-from sessions_app.forms_state import SessionImportForm, StateActionForm, path_param, path_parse
 from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.selectors.diffs import DiffRow, preview
 from sessions_app.selectors.history import VersionUnavailableError, version_diff
@@ -27,9 +26,10 @@ from sessions_app.services.state import (
     session_state_restore,
 )
 from sessions_app.services.transfer import session_import
-from sessions_app.state_changes import path_text
-from sessions_app.state_pages import StateLinks, done, error_text
-from sessions_app.state_store import state_snapshot
+from sessions_app.state.changes import path_text
+from sessions_app.state.store import state_snapshot
+from sessions_app.views.state_pages.forms import SessionImportForm, StateActionForm, path_param, path_parse
+from sessions_app.views.state_pages.pages import StateLinks, done, error_text
 from sessions_app.workflow.state import MISSING, Path, get_at
 
 STALE = "The state changed since this page was opened (version {seen} → {latest}), so nothing was changed. Check again what will happen, then confirm."

@@ -16,9 +16,9 @@ from django.db.models import Count
 from django.db.models.functions import Coalesce
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
-from sessions_app.run_rows import run_record, run_save
-from sessions_app.state_changes import ops_encode, ops_summary
-from sessions_app.state_store import (
+from sessions_app.state.changes import ops_encode, ops_summary
+from sessions_app.state.runs import run_record, run_save
+from sessions_app.state.store import (
     EMPTY_STATE_SIZE,
     STATE_FIELDS,
     check_storable,

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from sessions_app.services.transfer_format import SessionFile, transfer_parse
-from sessions_app.state_store import check_storable
+from sessions_app.state.store import check_storable
 from sessions_app.workflow.errors import StateNotSerializableError
 from sessions_app.workflow.state import Path
 

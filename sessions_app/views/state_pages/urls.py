@@ -1,6 +1,6 @@
 """A session's state pages; `sessions_app.urls` includes them under the session's own URL:
 
-    path("sessions/<session_id:session_id>/", include("sessions_app.urls_state")),
+    path("sessions/<session_id:session_id>/", include("sessions_app.views.state_pages.urls")),
 
 so each view receives `session_id`, decoded by the same converter as the session page.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sessions_app.views import state
+from sessions_app.views.state_pages import views as state
 
 urlpatterns = [
     path("state/", state.state_overview_view, name="state_overview"),

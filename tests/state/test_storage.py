@@ -15,8 +15,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from sessions_app.models import StateChange, StateEntry, WorkflowRun, WorkflowSession
-from sessions_app.state_changes import ops_decode, ops_encode, ops_summary
-from sessions_app.storage import DjangoWorkflowStorage
+from sessions_app.state.changes import ops_decode, ops_encode, ops_summary
+from sessions_app.state.storage import DjangoWorkflowStorage
 from sessions_app.workflow import (
     RunEvent,
     RunRecord,

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from sessions_app.models import StateEntry
-from sessions_app.state_store import (
+from sessions_app.state.store import (
     json_size,
     lookup_key,
     state_load,

@@ -8,7 +8,7 @@ from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from sessions_app.models import StateEntry, WorkflowSession
-from sessions_app.state_layout import (
+from sessions_app.state.layout import (
     JSON_NULL,
     check_storable,
     is_row_list,

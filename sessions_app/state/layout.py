@@ -1,6 +1,6 @@
 """The row layout's rules: which values become StateEntry rows, their lookup keys, and state sizes.
 
-See `sessions_app.state_store` for the invariants these keep.
+See `sessions_app.state.store` for the invariants these keep.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Live updates: one poller per watched run in a web process, shared by all of its event streams."""
