@@ -61,7 +61,7 @@ print(json.dumps(str(run_start(session=session, inputs={"steps": 2, "pause": 0},
 REPORT = """
 import json, os
 from sessions_app.models import RunEvent, StateChange, WorkflowRun, WorkflowSession
-from sessions_app.selectors.history import state_at_version
+from sessions_app.state.versions import state_at_version
 from sessions_app.state.store import state_load
 session = WorkflowSession.objects.get(session_id=os.environ["T_SESSION"])
 print(json.dumps({

@@ -9,18 +9,16 @@ from django.test.utils import CaptureQueriesContext
 
 from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.selectors.diffs import preview, state_diff_rows
-from sessions_app.selectors.history import (
+from sessions_app.selectors.history import change_rows, history_list, version_diff
+from sessions_app.services.state import session_state_delete, session_state_edit
+from sessions_app.state.history import history_prune
+from sessions_app.state.versions import (
     VersionUnavailableError,
-    change_rows,
     history_floor,
-    history_list,
     is_baseline,
     state_at_version,
     states_at_versions,
-    version_diff,
 )
-from sessions_app.services.history import history_prune
-from sessions_app.services.state import session_state_delete, session_state_edit
 from tests.django_fixtures import make_session, stored_state
 from tests.test_services_state import posts, run_commit
 

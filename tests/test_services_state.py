@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 
 from sessions_app.models import StateChange, WorkflowSession
-from sessions_app.selectors.history import VersionUnavailableError, state_at_version
 from sessions_app.services.state import (
     StateConflictError,
     StateStaleError,
@@ -23,6 +22,7 @@ from sessions_app.services.state import (
 from sessions_app.state.changes import ops_decode
 from sessions_app.state.storage import DjangoWorkflowStorage
 from sessions_app.state.store import state_snapshot
+from sessions_app.state.versions import VersionUnavailableError, state_at_version
 from sessions_app.workflow.state import Op, apply, diff
 from sessions_app.workflow.storage import RunRecord, SessionMeta
 from tests.django_fixtures import (

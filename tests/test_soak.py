@@ -48,7 +48,7 @@ print(json.dumps(session_create(session_id=os.environ["T_SESSION"], workflow="Bl
 REPORT = """
 import json, os
 from sessions_app.models import StateChange, StateEntry, WorkflowRun, WorkflowSession
-from sessions_app.selectors.history import state_at_version
+from sessions_app.state.versions import state_at_version
 from sessions_app.state.store import state_load
 
 session = WorkflowSession.objects.get(session_id=os.environ["T_SESSION"])

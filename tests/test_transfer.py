@@ -13,11 +13,11 @@ from django.test import Client
 from django.urls import include, path, reverse
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
-from sessions_app.selectors.history import states_at_versions
 from sessions_app.selectors.transfer import session_export, session_export_bytes
 from sessions_app.services.state import session_state_delete, session_state_edit
 from sessions_app.services.transfer import session_import
 from sessions_app.services.transfer_format import transfer_parse
+from sessions_app.state.versions import states_at_versions
 from tests.django_fixtures import assert_rows_consistent, stored_state
 from tests.test_services_state import posts, run_commit
 from wfsite.urls import urlpatterns as site_urlpatterns

@@ -20,15 +20,11 @@ from django.template.defaultfilters import filesizeformat
 
 from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.selectors.diffs import DiffRow, preview
-from sessions_app.selectors.history import (
-    VersionUnavailableError,
-    changes_since,
-    state_at_version,
-    version_diff,
-)
+from sessions_app.selectors.history import changes_since, version_diff
 from sessions_app.services.state import StateConflictError, StateStaleError, state_edit_ops
 from sessions_app.state.changes import path_text
 from sessions_app.state.store import state_load, state_snapshot
+from sessions_app.state.versions import VersionUnavailableError, state_at_version
 from sessions_app.views.state_pages.forms import state_from_text, state_text
 from sessions_app.workflow.state import MISSING, get_at
 

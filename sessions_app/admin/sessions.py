@@ -16,9 +16,9 @@ from sessions_app.admin import state_views
 from sessions_app.admin.forms import SessionStateForm
 from sessions_app.models import WorkflowSession
 from sessions_app.roles import CAN_CREATE_SESSION
-from sessions_app.selectors.history import history_floor
 from sessions_app.services.state import session_state_edit
 from sessions_app.state.store import state_load
+from sessions_app.state.versions import history_floor
 from sessions_app.views.state_pages.forms import state_text
 from sessions_app.views.state_pages.pages import export_response, state_overview, undo_url
 

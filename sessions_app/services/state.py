@@ -21,11 +21,11 @@ from sessions_app.limits import StateTooLargeError
 from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.roles import CAN_EDIT_STATE
 from sessions_app.selectors.diffs import edit_diff
-from sessions_app.selectors.history import state_at_version
-from sessions_app.services.history import history_baseline_ensure, history_prune, history_record
 from sessions_app.services.permissions import Actor, actor_require
 from sessions_app.state.changes import ops_summary, path_text
+from sessions_app.state.history import history_baseline_ensure, history_prune, history_record
 from sessions_app.state.store import STATE_FIELDS, check_storable, state_load, state_write_ops
+from sessions_app.state.versions import state_at_version
 from sessions_app.workflow.errors import StateConflictError, StateNotSerializableError
 from sessions_app.workflow.state import MISSING, Op, Path, apply, copy_json, get_at
 

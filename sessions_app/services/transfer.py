@@ -22,10 +22,10 @@ from django.utils import timezone
 from sessions_app.limits import StateTooLargeError
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
 from sessions_app.roles import CAN_CREATE_SESSION, CAN_EDIT_STATE
-from sessions_app.services.history import history_record
 from sessions_app.services.permissions import Actor, actor_require
 from sessions_app.services.state import edit_diff, state_change_write
 from sessions_app.services.transfer_format import SessionFile
+from sessions_app.state.history import history_record
 from sessions_app.state.store import EMPTY_STATE_SIZE, STATE_FIELDS, state_load, state_replace
 from sessions_app.workflow.state import Op
 

@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
 from sessions_app.registry import workflow_classes
-from sessions_app.services.history import history_record
 from sessions_app.services.state import edit_diff, state_change_write
+from sessions_app.state.history import history_record
 from sessions_app.state.storage import check_session_id
 from sessions_app.state.store import (
     EMPTY_STATE_SIZE,

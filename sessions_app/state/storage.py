@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
 from sessions_app.state.changes import ops_encode, ops_summary
+from sessions_app.state.history import history_keep, history_prune
 from sessions_app.state.runs import run_record, run_save
 from sessions_app.state.store import (
     EMPTY_STATE_SIZE,
@@ -209,8 +210,6 @@ class DjangoWorkflowStorage:
             run=run,
         )
         # Retention: check the history's length only every so many versions (a COUNT), not per write.
-        from sessions_app.services.history import history_keep, history_prune
-
         if row.version % max(1, history_keep() // 10) == 0:
             history_prune(session=row)
 

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
-from sessions_app.selectors.history import state_at_version
 from sessions_app.state.storage import DjangoWorkflowStorage
+from sessions_app.state.versions import state_at_version
 from sessions_app.workflow.errors import StateConflictError
 from sessions_app.workflow.state import MISSING, copy_json, diff, get_at
 from sessions_app.workflow.storage import RunRecord, SessionMeta

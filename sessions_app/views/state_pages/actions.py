@@ -17,7 +17,7 @@ from django.shortcuts import render
 
 from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.selectors.diffs import DiffRow, preview
-from sessions_app.selectors.history import VersionUnavailableError, version_diff
+from sessions_app.selectors.history import version_diff
 from sessions_app.services.state import (
     StateConflictError,
     StateStaleError,
@@ -28,6 +28,7 @@ from sessions_app.services.state import (
 from sessions_app.services.transfer import session_import
 from sessions_app.state.changes import path_text
 from sessions_app.state.store import state_snapshot
+from sessions_app.state.versions import VersionUnavailableError
 from sessions_app.views.state_pages.forms import SessionImportForm, StateActionForm, path_param, path_parse
 from sessions_app.views.state_pages.pages import StateLinks, done, error_text
 from sessions_app.workflow.state import MISSING, Path, get_at

@@ -23,15 +23,10 @@ from django.utils.http import content_disposition_header
 
 from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.selectors.diffs import DiffRow, preview
-from sessions_app.selectors.history import (
-    VersionUnavailableError,
-    change_rows,
-    history_floor,
-    history_list,
-    version_diff,
-)
+from sessions_app.selectors.history import change_rows, history_list, version_diff
 from sessions_app.selectors.transfer import export_filename, session_export_bytes
 from sessions_app.state.changes import path_text
+from sessions_app.state.versions import VersionUnavailableError, history_floor
 from sessions_app.views.state_pages.forms import path_param
 
 HISTORY_PAGE = 50

@@ -17,8 +17,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
-from sessions_app.selectors.history import state_at_version
 from sessions_app.state.changes import ops_encode, ops_summary
+from sessions_app.state.versions import state_at_version
 from sessions_app.workflow.state import Op
 
 BASELINE_SUMMARY = "Baseline: the state as it was when its history began"
