@@ -2,8 +2,8 @@
 
 Reading opens the file read-only with `sqlite3` and decodes each row as upstream wrote it: JSON
 columns as text (`'null'` text and SQL NULL both mean nothing), `updated_at` NULL on rows never
-updated, the state under `session_data["session_state"]` in either cache shape (a list of
-`{"topic", "blog_post"}`, duplicates kept, or an object by topic). A row that cannot be read is
+updated, the state under `session_data["session_state"]` in either cache shape (a list of records,
+duplicates kept, or an object keyed by the cache's key). A row that cannot be read is
 reported and skipped; the others are imported. Importing is idempotent: a new session gets one
 recorded import change (made from {}), an existing one gets an import change only when its state
 differs from the row's, and runs (phidata's `memory["runs"]`, agno's, or our `<table>_runs`) are
