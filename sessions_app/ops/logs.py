@@ -65,6 +65,7 @@ def run_transition_log(run: WorkflowRun, previous: str, *, note: str = "") -> No
         run.workflow,
         f": {note}" if note else "",
         extra={
+            "request_id": request_id_var.get(),
             "run_id": str(run.run_id),
             "workflow": run.workflow,
             "status": run.status,

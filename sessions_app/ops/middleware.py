@@ -82,6 +82,7 @@ class RequestMetricsMiddleware:
             elapsed * 1000,
             view,
             extra={
+                "request_id": request_id_var.get(),
                 "method": request.method,
                 "path": path,
                 "status": status,
