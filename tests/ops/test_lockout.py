@@ -50,7 +50,8 @@ def test_failures_for_one_name_lock_it_out_with_when_to_try_again(alice: Any) ->
     assert locked["Retry-After"] == "900"
     page = locked.content.decode()
     assert "Too many failed logins for the user name “alice”. Try again in 15 minutes" in page
-    assert 'role="alert"' in page and 'name="username"' in page  # the login form, with the message
+    assert 'role="alert"' in page
+    assert 'name="username"' in page
     # Locked for that name, whatever the address and even with the right password.
     assert log_in("alice", PASSWORD, "10.0.0.1").status_code == 429
     assert log_in("alice", PASSWORD, "10.9.9.9").status_code == 429

@@ -82,7 +82,8 @@ def test_debug_off_serves_hashed_gzipped_files_through_the_asgi_app(production_s
 
     assert status == 200
     assert headers["Content-Encoding"] == "gzip"
-    assert YEAR in headers["Cache-Control"] and "immutable" in headers["Cache-Control"]
+    assert YEAR in headers["Cache-Control"]
+    assert "immutable" in headers["Cache-Control"]
     assert headers["Content-Type"].startswith("text/css")
     assert gzip.decompress(body) == (BASE_DIR / "static" / "css" / "site.css").read_bytes()
 
