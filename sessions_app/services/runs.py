@@ -84,7 +84,7 @@ def run_start(
     locked.last_run_status = run.status
     locked.save(update_fields=["run_count", "last_run_status"])
     session.run_count, session.last_run_status = locked.run_count, locked.last_run_status
-    run_transition_log(run, "", note="answered from the cache" if run.cache_hit else "queued")
+    run_transition_log(run, "", note="answered from the cache" if run.cache_hit else "")
     return run
 
 
