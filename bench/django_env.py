@@ -30,8 +30,11 @@ def setup(db_file: Path) -> str | None:
     # DEBUG off: Django would otherwise keep every query's SQL in memory and time the logging too.
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    # With DEBUG off the pages name hashed static files, so they must be collected first.
+    os.environ["STATIC_ROOT"] = str(db_file.parent / "static")
     django.setup()
     call_command("migrate", verbosity=0, interactive=False)
+    call_command("collectstatic", verbosity=0, interactive=False)
     _state["db"] = str(db_file)
     return None
 
@@ -43,4 +46,5 @@ def server_env() -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{_state['db']}",
         "DEBUG": "false",
         "SECRET_KEY": os.environ["SECRET_KEY"],
+        "STATIC_ROOT": os.environ["STATIC_ROOT"],
     }

@@ -41,3 +41,8 @@ CAN_RUN = "sessions_app.add_workflowrun"
 CAN_CREATE_SESSION = "sessions_app.add_workflowsession"
 CAN_EDIT_STATE = "sessions_app.change_workflowsession"
 CAN_DELETE_SESSION = "sessions_app.delete_workflowsession"
+CAN_DELETE_RUN = "sessions_app.delete_workflowrun"
+# Pruning old records (`manage.py prune`) deletes rows no page shows, so it is an admin's.
+CAN_PRUNE = CAN_DELETE_RUN
+# Making the role groups is Django's own permission on groups.
+CAN_MANAGE_ROLES = ("auth.add_group", "auth.change_group")

@@ -103,7 +103,7 @@ def user_with_role(user_model: Any, username: str, role: str | None) -> Any:
 
     from sessions_app.services.roles import roles_sync
 
-    roles_sync()
+    roles_sync(actor=None)
     user = user_model.objects.create_user(username)
     if role:
         user.groups.add(Group.objects.get(name=role))

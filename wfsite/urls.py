@@ -9,5 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Login, logout and password change/reset at the names Django's auth views expect.
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("sessions_app.ops.urls")),
     path("", include("sessions_app.urls")),
 ]

@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString
 
 from sessions_app.models import RunEvent, StateChange, WorkflowRun
 from sessions_app.selectors.history import change_rows
+from sessions_app.services.runs import run_delete
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -68,6 +69,13 @@ class WorkflowRunAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowRun]:
         return super().get_queryset(request).defer("output", "unsaved_state")
+
+    def delete_model(self, request: HttpRequest, obj: WorkflowRun) -> None:
+        run_delete(run=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WorkflowRun]) -> None:
+        for run in queryset:
+            run_delete(run=run, actor=request.user)
 
     @admin.display(description="Session")
     def session_link(self, obj: WorkflowRun) -> SafeString:

@@ -16,6 +16,7 @@ from sessions_app.admin import state_views
 from sessions_app.admin.forms import SessionStateForm
 from sessions_app.models import WorkflowSession
 from sessions_app.roles import CAN_CREATE_SESSION
+from sessions_app.services.sessions import session_delete, session_rename
 from sessions_app.services.state import session_state_edit
 from sessions_app.state.layout import session_caches
 from sessions_app.state.store import state_load
@@ -85,7 +86,7 @@ class WorkflowSessionAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: WorkflowSession, form: SessionStateForm, change: bool
     ) -> None:
         if "name" in form.changed_data:
-            obj.save(update_fields=["name"])  # only the name: the state goes through the service
+            session_rename(session=obj, name=form.cleaned_data["name"], actor=request.user)
         if form.edit is not None:
             base, on_top = form.edit
             # response_change, which says what was saved, is given only the request.
@@ -96,6 +97,13 @@ class WorkflowSessionAdmin(admin.ModelAdmin):
                 actor=request.user,
                 on_top=on_top,
             )
+
+    def delete_model(self, request: HttpRequest, obj: WorkflowSession) -> None:
+        session_delete(session=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WorkflowSession]) -> None:
+        for session in queryset:
+            session_delete(session=session, actor=request.user)
 
     def construct_change_message(
         self, request: HttpRequest, form: SessionStateForm, formsets: Any, add: bool = False

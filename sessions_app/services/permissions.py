@@ -1,4 +1,10 @@
-"""The role check every state-changing service makes before it writes."""
+"""The role check every state-changing service makes before it writes.
+
+A service that writes on someone's behalf takes an `actor` (or `user`) and calls `actor_require`
+first, so a write reached from a page, the admin, the API or a task is refused the same way. `None`
+is the system: management commands and the worker's own bookkeeping (claiming, heartbeats,
+events, failing a dead run), which no person reaches directly.
+"""
 
 from __future__ import annotations
 

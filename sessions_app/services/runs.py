@@ -17,8 +17,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from sessions_app.models import RunEvent, WorkflowRun, WorkflowSession
+from sessions_app.ops.logs import run_transition_log
 from sessions_app.registry import UnknownWorkflowError, get_workflow_class
+from sessions_app.roles import CAN_DELETE_RUN, CAN_RUN
 from sessions_app.selectors.caches import cache_flight_key
+from sessions_app.services.permissions import Actor, actor_require
 from sessions_app.services.rate_limits import run_rate_check
 from sessions_app.services.run_cache import CachedAnswer, run_cached_answer, run_inputs_check
 from sessions_app.services.run_events import COMPLETED_EVENT, storable_text
@@ -28,7 +31,7 @@ from sessions_app.state.cache_stats import cache_stats_hit, cache_stats_start
 from sessions_app.state.runs import CREDIT_FIELDS, run_credit
 from sessions_app.tasks import run_execute_task
 
-__all__ = ["run_reap_if_stale", "run_start", "runs_reap_stale"]
+__all__ = ["run_delete", "run_reap_if_stale", "run_start", "runs_reap_stale"]
 
 logger = logging.getLogger("wfsite.runs")
 
@@ -48,9 +51,11 @@ def run_start(
 
     `accept_stale` lets an entry older than its cache's ttl answer the run.
 
-    Raises ValidationError for bad inputs and RunRateLimitedError when `user` has started as many
-    runs as WFSITE_RUN_RATE_LIMIT allows (joining a run in flight is always allowed).
+    Raises PermissionDenied unless `user` has the runner role (None is the system), ValidationError
+    for bad inputs and RunRateLimitedError when `user` has started as many runs as
+    WFSITE_RUN_RATE_LIMIT allows (joining a run in flight is always allowed).
     """
+    actor_require(user, CAN_RUN)
     try:
         workflow_class = get_workflow_class(session.workflow)
     except UnknownWorkflowError as error:
@@ -88,6 +93,7 @@ def run_start(
     locked.last_run_status = run.status
     locked.save(update_fields=["run_count", "last_run_status"])
     session.run_count, session.last_run_status = locked.run_count, locked.last_run_status
+    run_transition_log(run, "", note="answered from the cache" if run.cache_hit else "")
     return run
 
 
@@ -144,3 +150,17 @@ def _run_enqueue(run: WorkflowRun) -> None:
         return
     run.task_id = str(result.id)[:64]
     WorkflowRun.objects.filter(pk=run.pk).update(task_id=run.task_id)
+
+
+@transaction.atomic
+def run_delete(*, run: WorkflowRun, actor: Actor) -> None:
+    """Delete a run and its events; its session's run count and last status follow."""
+    actor_require(actor, CAN_DELETE_RUN)
+    session = WorkflowSession.objects.select_for_update(no_key=True).get(pk=run.session_id)
+    run.delete()
+    last = (
+        WorkflowRun.objects.filter(session=session).order_by("-created_at").values_list("status", flat=True)
+    )
+    session.run_count = WorkflowRun.objects.filter(session=session).count()
+    session.last_run_status = last.first() or ""
+    session.save(update_fields=["run_count", "last_run_status"])

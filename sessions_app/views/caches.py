@@ -8,7 +8,7 @@ fold still opens the same entry afterwards.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -49,7 +49,6 @@ def _entry(session: WorkflowSession, state_key: str, key: str) -> FoundEntry:
     return entry
 
 
-@login_required
 @permission_required(CAN_VIEW, raise_exception=True)
 @require_GET
 def cache_entry(request: HtmxHttpRequest, session_id: str, state_key: str, key: str) -> HttpResponse:
@@ -59,7 +58,6 @@ def cache_entry(request: HtmxHttpRequest, session_id: str, state_key: str, key: 
     return render(request, "sessions/entry_detail.html", {"session": session, "entry": entry})
 
 
-@login_required
 @permission_required(CAN_VIEW, raise_exception=True)
 @require_GET
 def legacy_entry(request: HtmxHttpRequest, session_id: str, entry_id: int) -> HttpResponse:
@@ -79,7 +77,6 @@ def _links(session: WorkflowSession) -> StateLinks:
     )
 
 
-@login_required
 @permission_required(CAN_EDIT_STATE, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def cache_entry_delete_view(
@@ -122,7 +119,6 @@ def cache_entry_delete_view(
     return render(request, "state/confirm.html", context, status=status)
 
 
-@login_required
 @permission_required(CAN_RUN, raise_exception=True)
 @require_POST
 def cache_entry_regenerate_view(
@@ -148,7 +144,6 @@ def cache_entry_regenerate_view(
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-@login_required
 @permission_required(CAN_VIEW, raise_exception=True)
 @require_GET
 def cache_overview(request: HtmxHttpRequest) -> HttpResponse:

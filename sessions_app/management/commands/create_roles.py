@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--add", nargs=2, metavar=("ROLE", "USERNAME"), help="Also put USERNAME in ROLE.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for name, count in roles_sync().items():
+        for name, count in roles_sync(actor=None).items():
             self.stdout.write(f"{name}: {count} permissions")
         if options["add"]:
             role, username = options["add"]

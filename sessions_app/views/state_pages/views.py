@@ -7,7 +7,7 @@ and answers 403. The admin offers the same pages (`sessions_app.admin.state_view
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -42,7 +42,6 @@ def _can_edit(request: HtmxHttpRequest) -> bool:
     return request.user.has_perm(CAN_EDIT_STATE)
 
 
-@login_required
 @permission_required(CAN_VIEW, raise_exception=True)
 @require_GET
 def state_overview_view(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
@@ -60,7 +59,6 @@ def state_overview_view(request: HtmxHttpRequest, session_id: str) -> HttpRespon
     return render(request, "state/overview.html", context)
 
 
-@login_required
 @permission_required(CAN_VIEW, raise_exception=True)
 @require_GET
 def state_history(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
@@ -70,7 +68,6 @@ def state_history(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     return history_page(request, session=session, links=site_links(session_id), context=context)
 
 
-@login_required
 @permission_required(CAN_VIEW, raise_exception=True)
 @require_GET
 def state_diff(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
@@ -86,7 +83,6 @@ def _action(request: HtmxHttpRequest, session_id: str, kind: str, version: int |
     return action_page(request, kind=kind, session=session, links=links, context=BASE, version=version)
 
 
-@login_required
 @permission_required(CAN_EDIT_STATE, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def state_clear(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
@@ -94,7 +90,6 @@ def state_clear(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     return _action(request, session_id, "clear")
 
 
-@login_required
 @permission_required(CAN_EDIT_STATE, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def state_delete(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
@@ -102,7 +97,6 @@ def state_delete(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     return _action(request, session_id, "delete")
 
 
-@login_required
 @permission_required(CAN_EDIT_STATE, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def state_restore(request: HtmxHttpRequest, session_id: str, version: int) -> HttpResponse:
@@ -110,7 +104,6 @@ def state_restore(request: HtmxHttpRequest, session_id: str, version: int) -> Ht
     return _action(request, session_id, "restore", version)
 
 
-@login_required
 @permission_required(CAN_VIEW, raise_exception=True)
 @require_GET
 def state_export(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
@@ -118,7 +111,6 @@ def state_export(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     return export_response(session_get(session_id=session_id))
 
 
-@login_required
 @permission_required(CAN_EDIT_STATE, raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def state_import(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
