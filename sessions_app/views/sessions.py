@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from sessions_app.forms import SessionCreateForm, add_service_error
 from sessions_app.registry import workflow_classes
-from sessions_app.roles import CAN_CREATE_SESSION, CAN_VIEW
+from sessions_app.roles import CAN_CREATE_SESSION, CAN_VIEW, refusal
 from sessions_app.selectors.sessions import (
     SessionFilters,
     session_entry_get,
@@ -23,13 +23,14 @@ from sessions_app.selectors.sessions import (
 )
 from sessions_app.services.sessions import session_create
 from sessions_app.views import HtmxHttpRequest, wants_partial
+from sessions_app.views.access import role_required
 from sessions_app.views.session_page import cache_status, session_context
 
 PAGE_SIZE = 50
 
 
 @login_required
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see sessions")
 @require_http_methods(["GET", "POST"])
 def session_index(request: HtmxHttpRequest) -> HttpResponse:
     """List sessions (GET) or create one (POST): the list page holds the new-session form."""
@@ -60,7 +61,7 @@ def _session_list(request: HtmxHttpRequest, form: SessionCreateForm, status: int
 
 def _session_create(request: HtmxHttpRequest) -> HttpResponse:
     if not request.user.has_perm(CAN_CREATE_SESSION):
-        raise PermissionDenied("Starting sessions needs the runner role.")
+        raise PermissionDenied(refusal(CAN_CREATE_SESSION, doing="create sessions"))
     form = SessionCreateForm(request.POST)
     if form.is_valid():
         try:
@@ -81,7 +82,7 @@ def _session_create(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @login_required
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see sessions")
 @require_GET
 def session_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Show a session: its state, cached entries, the run form and the run history."""
@@ -91,7 +92,7 @@ def session_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
 
 
 @login_required
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see sessions")
 @require_GET
 def session_cache_check(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Say whether the typed topic is already cached in this session, and since when."""
@@ -101,7 +102,7 @@ def session_cache_check(request: HtmxHttpRequest, session_id: str) -> HttpRespon
 
 
 @login_required
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see cached entries")
 @require_GET
 def session_entry(request: HtmxHttpRequest, session_id: str, entry_id: int) -> HttpResponse:
     """Show one cached entry: a blog post rendered from its Markdown, anything else as a JSON tree."""
