@@ -91,6 +91,8 @@ def test_an_admin_state_page_refuses_in_the_admins_layout(
     assert SITE_LAYOUT not in html
     assert "You need the editor role to change a session's state." in html
     assert '<a href="/admin/">Back to the admin</a>' in html
+    change = reverse("admin:sessions_app_workflowsession_change", args=[session.pk])
+    assert f'<a href="{change}">Back to the session</a>' in html
 
 
 def test_a_service_refusal_names_the_role(django_user_model: Any) -> None:

@@ -20,11 +20,24 @@ from sessions_app.models import WorkflowSession
 from sessions_app.roles import ROLE_SUMMARIES, ROLES
 
 NO_ROLE_403 = "Your account does not have the permission this page needs."
+ADMIN_SESSION_PAGES = "sessions_app_workflowsession_"  # the session admin's own URL names start so
 GENERIC_404 = "There is nothing at this address. The link may be out of date, or mistyped."
 
 
 def _in_admin(request: HttpRequest) -> bool:
     return request.path.startswith(reverse("admin:index"))
+
+
+def _session_url(request: HttpRequest) -> str | None:
+    """Return the page of the session the refused page was about, on the dashboard or in the admin."""
+    match = request.resolver_match
+    if match is None:
+        return None
+    if "session_id" in match.kwargs:
+        return reverse("session_detail", args=[match.kwargs["session_id"]])
+    if "object_id" in match.kwargs and str(match.url_name).startswith(ADMIN_SESSION_PAGES):
+        return reverse("admin:sessions_app_workflowsession_change", args=[match.kwargs["object_id"]])
+    return None
 
 
 def _links(request: HttpRequest, *, with_session: bool) -> list[tuple[str, str]]:
@@ -37,9 +50,9 @@ def _links(request: HttpRequest, *, with_session: bool) -> list[tuple[str, str]]
         and referer != request.build_absolute_uri()
     ):
         links.append(("Back to the previous page", referer))
-    kwargs = request.resolver_match.kwargs if request.resolver_match else {}
-    if with_session and "session_id" in kwargs:
-        links.append(("Back to the session", reverse("session_detail", args=[kwargs["session_id"]])))
+    session_url = _session_url(request) if with_session else None
+    if session_url:
+        links.append(("Back to the session", session_url))
     if _in_admin(request):
         links.append(("Back to the admin", reverse("admin:index")))
     else:
