@@ -149,7 +149,7 @@ def test_the_entries_table_names_entries_by_their_key(session: WorkflowSession, 
     assert f'<a href="{URL}monad/">Monad</a>' in html
     assert f'action="{URL}functor/regenerate/"' in html
     assert (
-        f'href="{URL}functor/delete/" class="danger" aria-label="Delete the definition of \'Functor\'"'
+        f'href="{URL}functor/delete/" class="destructive" aria-label="Delete the definition of \'Functor\'"'
         in html
     )
     entry = page(client, URL + "functor/")

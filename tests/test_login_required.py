@@ -44,6 +44,7 @@ PUBLIC = {
     "readyz",
     "metrics",
     "run_events",  # answers a plain 403 itself
+    "favicon",
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import filesizeformat
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -30,7 +31,7 @@ ABOUT = [
     "workflow",
     "user_id",
     ("version", "updated_at"),
-    ("state_size", "cache_entries"),
+    ("state_size_text", "cache_entries"),
 ]
 ABOUT += [("run_count", "last_run_status"), "created_at"]
 
@@ -44,7 +45,7 @@ class WorkflowSessionAdmin(admin.ModelAdmin):
         "workflow",
         "version",
         "cache_entries",
-        "state_size",
+        "state_size_text",
         "run_count",
         "updated_at",
     ]
@@ -56,7 +57,7 @@ class WorkflowSessionAdmin(admin.ModelAdmin):
         "workflow",
         "user_id",
         "version",
-        "state_size",
+        "state_size_text",
         "cache_entries",
         "run_count",
         "last_run_status",
@@ -77,6 +78,10 @@ class WorkflowSessionAdmin(admin.ModelAdmin):
         editable = obj is not None and self.has_change_permission(request, obj)
         state = ["state", "base_version"] if editable else ["state_pretty"]
         return [(None, {"fields": ABOUT}), ("State", {"fields": state})]
+
+    @admin.display(description="State size", ordering="state_size")
+    def state_size_text(self, obj: WorkflowSession) -> str:
+        return filesizeformat(obj.state_size)
 
     @admin.display(description="State")
     def state_pretty(self, obj: WorkflowSession) -> SafeString:

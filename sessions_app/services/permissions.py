@@ -12,6 +12,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 
+from sessions_app.roles import role_needed
+
 Actor = AbstractBaseUser | AnonymousUser | None
 
 
@@ -21,4 +23,6 @@ def actor_require(actor: Actor, *perms: str) -> None:
         return
     missing = [perm for perm in perms if not actor.has_perm(perm)]
     if missing:
-        raise PermissionDenied(f"{actor} may not do this (needs {', '.join(missing)}).")
+        role = role_needed(*perms)
+        needs = f"the {role} role" if role else ", ".join(missing)
+        raise PermissionDenied(f"{actor} may not do this: it needs {needs}.")

@@ -1,14 +1,22 @@
-"""Small display filters for the dashboard's pages: `{{ moment|ago }}`, `{{ key|state_path:position }}`."""
+"""Small display filters for the dashboard's pages: `{{ moment|ago }}`, `{{ key|state_path:position }}`, ..."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+import re
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from django import template
+from django.forms.utils import pretty_name
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
+
+from sessions_app.selectors.run_facts import duration_text as run_durations
+from sessions_app.selectors.run_facts import input_text
 
 register = template.Library()
 
@@ -21,6 +29,26 @@ def ago(moment: datetime | None) -> str:
     if (timezone.now() - moment).total_seconds() < 60:
         return "just now"
     return f"{timesince(moment)} ago"
+
+
+@register.filter
+def moment(value: datetime | None) -> str:
+    """Show a time to the second, with its zone: "2 Dec 2026, 03:48:07 UTC"."""
+    if value is None:
+        return ""
+    return date_format(timezone.localtime(value) if timezone.is_aware(value) else value, "j M Y, H:i:s T")
+
+
+@register.filter
+def input_value(value: object) -> str:
+    """Show a run input's value as a person reads it (Yes/No for booleans)."""
+    return input_text(value)
+
+
+@register.filter
+def input_label(name: str) -> str:
+    """Label a run input as its form field is labelled: use_cache -> "Use cache"."""
+    return pretty_name(str(name))
 
 
 @register.filter
@@ -52,14 +80,17 @@ def is_text(value: object) -> bool:
 
 @register.filter
 def duration_text(seconds: float | None) -> str:
-    """Say a length of time as a person reads it: "4.2 s", "3 min 5 s", "2 h 10 min"."""
-    if not seconds:
-        return "0 s"
-    total = float(seconds)
-    if total < 60:
-        return f"{total:.1f} s"
-    minutes, secs = divmod(round(total), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+    """Say a number of seconds as a person reads it: "4.2 s", "3 min 5 s", "2 h 10 min"."""
+    return run_durations(timedelta(seconds=float(seconds or 0)))
+
+
+# Before each "[" or "." of a path like posts[3].title: the places it may wrap.
+_PATH_PARTS = re.compile(r"(?=[\[.])")
+_WBR = mark_safe("<wbr>")  # a constant; every part of the path is escaped by format_html_join
+
+
+@register.filter
+def path_breaks(path: object) -> SafeString:
+    """Escape a state path and let it wrap only between its parts, never inside a key."""
+    parts = [part for part in _PATH_PARTS.split(str(path)) if part]
+    return format_html_join(_WBR, "{}", ((part,) for part in parts))

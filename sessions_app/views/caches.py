@@ -8,7 +8,6 @@ fold still opens the same entry afterwards.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,6 +26,7 @@ from sessions_app.services.caches import cache_entry_delete, cache_entry_regener
 from sessions_app.services.rate_limits import RunRateLimitedError
 from sessions_app.services.state import StateConflictError
 from sessions_app.views import HtmxHttpRequest
+from sessions_app.views.access import role_required
 from sessions_app.views.state_pages.forms import StateActionForm
 from sessions_app.views.state_pages.pages import StateLinks, done, error_text
 
@@ -49,7 +49,7 @@ def _entry(session: WorkflowSession, state_key: str, key: str) -> FoundEntry:
     return entry
 
 
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see cached entries")
 @require_GET
 def cache_entry(request: HtmxHttpRequest, session_id: str, state_key: str, key: str) -> HttpResponse:
     """Show one cached entry: Markdown rendered where its cache says so, anything else as a JSON tree."""
@@ -58,7 +58,7 @@ def cache_entry(request: HtmxHttpRequest, session_id: str, state_key: str, key: 
     return render(request, "sessions/entry_detail.html", {"session": session, "entry": entry})
 
 
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see cached entries")
 @require_GET
 def legacy_entry(request: HtmxHttpRequest, session_id: str, entry_id: int) -> HttpResponse:
     """Send an old row-numbered entry link to the entry's own URL, while that row still exists."""
@@ -77,7 +77,7 @@ def _links(session: WorkflowSession) -> StateLinks:
     )
 
 
-@permission_required(CAN_EDIT_STATE, raise_exception=True)
+@role_required(CAN_EDIT_STATE, doing="delete cached entries")
 @require_http_methods(["GET", "POST"])
 def cache_entry_delete_view(
     request: HtmxHttpRequest, session_id: str, state_key: str, key: str
@@ -119,7 +119,7 @@ def cache_entry_delete_view(
     return render(request, "state/confirm.html", context, status=status)
 
 
-@permission_required(CAN_RUN, raise_exception=True)
+@role_required(CAN_RUN, doing="regenerate cached entries")
 @require_POST
 def cache_entry_regenerate_view(
     request: HtmxHttpRequest, session_id: str, state_key: str, key: str
@@ -144,7 +144,7 @@ def cache_entry_regenerate_view(
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see what the cache saved")
 @require_GET
 def cache_overview(request: HtmxHttpRequest) -> HttpResponse:
     """Show what the cache saved across every session: totals, a chart per day, and each workflow's share."""

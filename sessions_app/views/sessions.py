@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import permission_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -14,7 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from sessions_app.forms import SessionCreateForm, add_service_error
 from sessions_app.registry import workflow_classes
-from sessions_app.roles import CAN_VIEW
+from sessions_app.roles import CAN_CREATE_SESSION, CAN_VIEW, refusal
 from sessions_app.selectors.sessions import (
     SessionFilters,
     session_get,
@@ -22,12 +21,13 @@ from sessions_app.selectors.sessions import (
 )
 from sessions_app.services.sessions import session_create
 from sessions_app.views import HtmxHttpRequest, wants_partial
+from sessions_app.views.access import role_required
 from sessions_app.views.session_page import key_status, session_context
 
 PAGE_SIZE = 50
 
 
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see sessions")
 @require_http_methods(["GET", "POST"])
 def session_index(request: HtmxHttpRequest) -> HttpResponse:
     """List sessions (GET) or create one (POST): the list page holds the new-session form."""
@@ -57,7 +57,9 @@ def _session_list(request: HtmxHttpRequest, form: SessionCreateForm, status: int
 
 
 def _session_create(request: HtmxHttpRequest) -> HttpResponse:
-    # session_create checks the runner role; its PermissionDenied is answered 403.
+    # session_create checks the runner role too; asking first says so before the form is judged.
+    if not request.user.has_perm(CAN_CREATE_SESSION):
+        raise PermissionDenied(refusal(CAN_CREATE_SESSION, doing="create sessions"))
     form = SessionCreateForm(request.POST)
     if form.is_valid():
         try:
@@ -77,7 +79,7 @@ def _session_create(request: HtmxHttpRequest) -> HttpResponse:
     return _session_list(request, form, status=422)
 
 
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see sessions")
 @require_GET
 def session_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Show a session: its state, cached entries, the run form and the run history."""
@@ -88,7 +90,7 @@ def session_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     return render(request, "sessions/session_detail.html", context)
 
 
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see sessions")
 @require_GET
 def session_cache_check(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Say whether the typed key is cached in this session (and since when), being made now, or close to one."""

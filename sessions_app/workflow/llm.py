@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -39,6 +40,7 @@ __all__ = [
     "ModelError",
     "OfflineModel",
     "OpenAICompatibleModel",
+    "model_display_name",
     "model_from_env",
 ]
 
@@ -47,6 +49,7 @@ logger = engine_logger.getChild("llm")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
 PLACEHOLDER_KEY = "not-needed"
+OPENAI_ID_PREFIX = "openai-compatible:"
 MAX_WAIT = 30.0
 
 
@@ -95,7 +98,7 @@ class OpenAICompatibleModel:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
-        self.id = f"openai-compatible:{model} @ {self.base_url}"
+        self.id = f"{OPENAI_ID_PREFIX}{model} @ {self.base_url}"
         self.last_usage: dict[str, Any] | None = None
         # Our own loop retries, so the client's hidden retries must not multiply the attempts.
         self._client = openai.OpenAI(
@@ -243,6 +246,18 @@ def _server_message(err: openai.APIStatusError) -> str:
 def _clip(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def model_display_name(model_id: str) -> str:
+    """Name a model by its `Model.id` in words: "Offline demo model", "OpenAI-compatible server at <host>"."""
+    if model_id == OfflineModel.id:
+        return "Offline demo model"
+    if model_id.startswith(OPENAI_ID_PREFIX):
+        name, _, url = model_id.removeprefix(OPENAI_ID_PREFIX).rpartition(" @ ")
+        # The URL's host and port, without the scheme, path or any credentials in it.
+        host = urlsplit(url).netloc.rpartition("@")[2] or url
+        return f"OpenAI-compatible server at {host}" + (f" (model {name})" if name else "")
+    return model_id  # a workflow's own model: its id is all that is known
 
 
 def model_from_env(environ: Mapping[str, str] | None = None) -> Model:

@@ -17,6 +17,7 @@ from sessions_app.workflow.llm import (
     ModelError,
     OfflineModel,
     OpenAICompatibleModel,
+    model_display_name,
     model_from_env,
 )
 
@@ -344,3 +345,30 @@ def test_the_servers_token_counts_are_kept_as_the_models_usage(server: FakeOpenA
     server.script.usage = None
     list(model.stream(system="s", prompt="p"))
     assert model.last_usage is None  # a server that does not count leaves no usage behind
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({}, "Offline demo model"),
+        (
+            {"WFSITE_MODEL_PROVIDER": "openai"},
+            "OpenAI-compatible server at api.openai.com (model gpt-4o-mini)",
+        ),
+        (
+            {
+                "WFSITE_MODEL_PROVIDER": "openai",
+                "OPENAI_BASE_URL": "http://user:secret@127.0.0.1:11434/v1",
+                "WFSITE_MODEL": "llama3.1",
+            },
+            "OpenAI-compatible server at 127.0.0.1:11434 (model llama3.1)",
+        ),
+    ],
+)
+def test_a_model_is_named_in_words_from_its_id(env: dict[str, str], name: str) -> None:
+    assert model_display_name(model_from_env(env).id) == name
+    assert "secret" not in model_display_name(model_from_env(env).id)
+
+
+def test_an_unknown_model_id_is_shown_as_it_is() -> None:
+    assert model_display_name("my-own-model") == "my-own-model"
