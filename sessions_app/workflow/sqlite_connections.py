@@ -28,7 +28,17 @@ def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
     except TypeError:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        return stdlib_dumps(value)
+
+
+def stdlib_dumps(value: Any) -> str:
+    """Encode JSON with the stdlib; lone surrogates (not UTF-8) are written as \\u escapes, as upstream does."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, allow_nan=False)
+    return text
 
 
 def loads(text: str | bytes | None) -> Any:

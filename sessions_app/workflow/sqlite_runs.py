@@ -7,6 +7,12 @@ import sqlite3
 
 from sessions_app.workflow.sqlite_connections import SqliteConnections
 from sessions_app.workflow.storage import RunRecord
+from sessions_app.workflow.text import replace_surrogates
+
+
+def _readable(text: str | None) -> str | None:
+    # Run texts are for reading; a lone surrogate (not UTF-8) would make SQLite refuse the row.
+    return None if text is None else replace_surrogates(text)[0]
 
 
 class SqliteRunHistory(SqliteConnections):
@@ -29,14 +35,14 @@ class SqliteRunHistory(SqliteConnections):
                 run.workflow_id,
                 run.status,
                 json.dumps(run.input, default=repr),
-                run.output,
-                run.error,
+                _readable(run.output),
+                _readable(run.error),
                 int(run.cache_hit),
                 run.started_at,
                 run.ended_at,
                 run.events,
                 run.state_version,
-                run.unsaved_state,
+                _readable(run.unsaved_state),
             ),
         )
 

@@ -159,6 +159,23 @@ def test_a_file_we_create_is_readable_by_phidata_and_agno(
     assert up.list_session_ids_with_phidata(db_file, TABLE) == ["ours"]
 
 
+def test_lone_surrogates_and_big_integers_are_stored_as_upstream_stores_them(
+    storage: SqliteWorkflowStorage, db_file: Path
+) -> None:
+    # Escaped in the JSON text (as phidata's json.dumps writes them), so the file stays valid UTF-8.
+    workflow = Cacher(session_id="odd", storage=storage)
+    workflow.session_state.update(lone="a\ud800b", big=2**70, fine="é ✓")
+    workflow.write_to_storage()
+    list(workflow.run(topic="t\udfff"))
+
+    fresh = SqliteWorkflowStorage(table_name=TABLE, db_file=db_file)
+    assert fresh.read("odd").session_state == workflow.session_state
+    assert up.read_state_with_phidata(db_file, TABLE, "odd") == workflow.session_state
+    with closing(sqlite3.connect(db_file)) as conn:
+        text = conn.execute(f"SELECT session_data FROM {TABLE}").fetchone()[0]
+    assert "\\ud800" in text
+
+
 def test_phidata_writes_after_ours_are_not_lost_by_our_next_run(
     storage: SqliteWorkflowStorage, db_file: Path
 ) -> None:
