@@ -253,3 +253,11 @@ WFSITE_MAX_UPLOAD_BYTES = env_int("WFSITE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 # Changes kept per session: the newest this many stay diffable and restorable; older ones are
 # folded into one baseline (sessions_app/services/history.py).
 WFSITE_HISTORY_KEEP = env_int("WFSITE_HISTORY_KEEP", 1000)
+
+# -- hostile input ---------------------------------------------------------------------------------
+# Containers nested deeper than this (the state is level 1) are refused on every write; real states
+# nest a few levels. Pages show anything deeper than this collapsed. Above 200, Python's recursion
+# limit would be reached first.
+WFSITE_MAX_STATE_DEPTH = env_int("WFSITE_MAX_STATE_DEPTH", 64)
+if not 1 <= WFSITE_MAX_STATE_DEPTH <= 200:
+    raise ImproperlyConfigured(f"WFSITE_MAX_STATE_DEPTH must be 1 to 200, not {WFSITE_MAX_STATE_DEPTH}")

@@ -15,6 +15,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Count
 from django.db.models.functions import Coalesce
 
+from sessions_app.limits import max_state_depth
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
 from sessions_app.state.changes import ops_encode, ops_summary
 from sessions_app.state.history import history_keep, history_prune
@@ -60,6 +61,11 @@ class DjangoWorkflowStorage:
 
     def __init__(self, workflow: str | None = None) -> None:
         self.workflow = workflow
+
+    @property
+    def max_depth(self) -> int:
+        """Return how deeply a state's containers may nest (WFSITE_MAX_STATE_DEPTH); the engine checks it."""
+        return max_state_depth()
 
     def create(self) -> None:
         """Do nothing: migrations create the tables."""

@@ -46,6 +46,19 @@ class StateNotSerializableError(WorkflowError, TypeError):
         )
 
 
+class StateTooDeepError(StateNotSerializableError):
+    """Containers in session_state nest deeper than the storage allows; nothing was written."""
+
+    def __init__(self, path: Path, value: Any, limit: int, *, hint: str | None = None) -> None:
+        self.limit = limit
+        super().__init__(
+            path,
+            value,
+            f"containers are nested more than {limit} levels deep (the state itself is the first level)",
+            hint=hint or "Store deeply nested data flatter, or as text.",
+        )
+
+
 class StateConflictError(WorkflowError):
     """The run changed a value that someone else changed differently since the run loaded it."""
 

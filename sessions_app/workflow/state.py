@@ -14,7 +14,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sessions_app.workflow.errors import Path, StateConflictError, StateNotSerializableError, format_path
+from sessions_app.workflow.errors import (
+    Path,
+    StateConflictError,
+    StateNotSerializableError,
+    StateTooDeepError,
+    format_path,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -101,13 +107,8 @@ def _small_int(value: Any) -> bool:
     return type(value) is int and -_INT_BOUND < value < _INT_BOUND
 
 
-def _too_deep(path: Path, value: Any, max_depth: int) -> StateNotSerializableError:
-    return StateNotSerializableError(
-        path,
-        value,
-        f"containers are nested more than {max_depth} levels deep (the state itself is the first level)",
-        hint="Store deeply nested data flatter, or as text.",
-    )
+def _too_deep(path: Path, value: Any, max_depth: int) -> StateTooDeepError:
+    return StateTooDeepError(path, value, max_depth)
 
 
 def _check_key(container: dict[Any, Any], key: Any, path: Path) -> None:
