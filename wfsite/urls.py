@@ -11,3 +11,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("sessions_app.urls")),
 ]
+
+# A refused request says why (sessions_app.views.errors.RequestRefused).
+handler400 = "sessions_app.views.errors.bad_request"

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
+from sessions_app.limits import max_state_depth
 from sessions_app.services.transfer_format import SessionFile, transfer_parse
 from sessions_app.state.store import check_storable
 from sessions_app.workflow.errors import StateNotSerializableError
 from sessions_app.workflow.state import Path
+from sessions_app.workflow.text import has_surrogates
 
 JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false"}
 
@@ -58,20 +61,36 @@ def path_param(path: Path) -> str:
     return json.dumps(list(path), ensure_ascii=False)
 
 
+# A JSON string literal; what is left of a flat array without them holds one "[" and no "{".
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+PATH_ERROR = "The path must be a JSON array of keys and indexes, starting with a key."
+
+
 def path_parse(text: str) -> Path:
     """Decode what `path_param` made; raise ValidationError for anything else."""
     if not text:
         return ()
+    outside = _STRING_LITERAL.sub('""', text)
+    # Checked before parsing: a path is flat, and JSON nested 1,000 deep would exhaust the parser.
+    if outside.count("[") > 1 or "{" in outside:
+        raise forms.ValidationError(PATH_ERROR + " It may not hold arrays or objects.")
     try:
         value = json.loads(text)
-    except json.JSONDecodeError:
+    except ValueError:  # not JSON, or an integer longer than Python reads
         value = None
     ok = isinstance(value, list) and all(
         isinstance(part, str) or (isinstance(part, int) and not isinstance(part, bool) and part >= 0)
         for part in value
     )
     if not ok or (value and not isinstance(value[0], str)):
-        raise forms.ValidationError("The path must be a JSON array of keys and indexes, starting with a key.")
+        raise forms.ValidationError(PATH_ERROR)
+    if len(value) > max_state_depth():
+        raise forms.ValidationError(
+            f"The path has {len(value)} parts; no state nests deeper than {max_state_depth()} "
+            "(WFSITE_MAX_STATE_DEPTH)."
+        )
+    if any(isinstance(part, str) and has_surrogates(part) for part in value):
+        raise forms.ValidationError("The path holds a lone surrogate, which no key can hold.")
     return tuple(value)
 
 
