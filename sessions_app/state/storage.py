@@ -34,6 +34,7 @@ from sessions_app.workflow.errors import StorageBusyError
 from sessions_app.workflow.state import Op, apply, copy_json, diff
 from sessions_app.workflow.storage import Commit, RunRecord, SessionMeta
 from sessions_app.workflow.storage import WorkflowSession as SessionRecord
+from sessions_app.workflow.text import first_surrogate, has_surrogates
 
 MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
 MAX_NAME = WorkflowSession._meta.get_field("name").max_length
@@ -51,6 +52,11 @@ def check_session_id(session_id: str) -> None:
         )
     if "\x00" in session_id and connection.vendor == "postgresql":
         raise ValueError("session_id contains the NUL character, which PostgreSQL cannot store")
+    if has_surrogates(session_id):
+        raise ValueError(
+            f"session_id contains a lone surrogate ({first_surrogate(session_id)}), which is not text "
+            "any database stores"
+        )
 
 
 # -- the storage ----------------------------------------------------------------------------------------

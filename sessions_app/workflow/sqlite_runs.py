@@ -1,4 +1,4 @@
-"""The run history of SqliteWorkflowStorage, in the `<table>_runs` side table."""
+"""The run history of SqliteWorkflowStorage, in the `<table>_wfsite_runs` side table."""
 
 from __future__ import annotations
 
