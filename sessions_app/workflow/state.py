@@ -148,16 +148,46 @@ def _check_other(value: Any, path: Path, max_depth: int) -> None:
 
 def copy_json(value: Any) -> Any:
     """Copy the containers of a JSON value; strings and numbers are immutable and shared."""
+    try:
+        return _copy(value)
+    except RecursionError:
+        # Only a value stored before states were limited to MAX_DEPTH nests this deep.
+        return _copy_without_recursion(value)
+
+
+def _copy(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
-        return {key: item if type(item) in _IMMUTABLE else copy_json(item) for key, item in value.items()}
+        return {key: item if type(item) in _IMMUTABLE else _copy(item) for key, item in value.items()}
     if kind is list:
-        return [item if type(item) in _IMMUTABLE else copy_json(item) for item in value]
+        return [item if type(item) in _IMMUTABLE else _copy(item) for item in value]
     if isinstance(value, dict):
-        return {key: copy_json(item) for key, item in value.items()}
+        return {key: _copy(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [copy_json(item) for item in value]
+        return [_copy(item) for item in value]
     return value
+
+
+def _copy_without_recursion(value: Any, limit: int = 100_000) -> Any:
+    if not isinstance(value, dict | list | tuple):
+        return value
+    root: Any = {} if isinstance(value, dict) else []
+    stack = [(value, root, 1)]
+    while stack:
+        source, target, level = stack.pop()
+        if level > limit:  # a circular value never ends
+            raise StateTooDeepError((), value, limit)
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in items:
+            if isinstance(item, dict | list | tuple):
+                child: Any = {} if isinstance(item, dict) else []
+                stack.append((item, child, level + 1))
+                item = child
+            if isinstance(target, dict):
+                target[key] = item
+            else:
+                target.append(item)
+    return root
 
 
 def json_equal(a: Any, b: Any) -> bool:

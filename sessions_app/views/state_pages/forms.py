@@ -12,7 +12,9 @@ from django.template.defaultfilters import filesizeformat
 
 from sessions_app.limits import max_state_depth
 from sessions_app.services.transfer_format import SessionFile, transfer_parse
+from sessions_app.state.codec import json_text
 from sessions_app.state.store import check_storable
+from sessions_app.state.values import json_depth
 from sessions_app.workflow.errors import StateNotSerializableError
 from sessions_app.workflow.state import Path
 from sessions_app.workflow.text import has_surrogates
@@ -26,7 +28,11 @@ def import_max_bytes() -> int:
 
 
 def state_text(state: dict[str, Any]) -> str:
-    """Pretty-print a state for editing."""
+    """Pretty-print a state for editing; one stored before the nesting limit comes compact, in full."""
+    if json_depth(state, stop=max_state_depth()) > max_state_depth():
+        return json_text(
+            state
+        )  # the pretty-printer recurses; saving this text is refused until it is flatter
     return json.dumps(state, indent=2, ensure_ascii=False)
 
 
@@ -44,6 +50,11 @@ def state_from_text(text: str) -> dict[str, Any]:
         ) from None
     except ValueError as error:
         raise forms.ValidationError(f"This is not valid JSON: {error}. Nothing was saved.") from None
+    except RecursionError:  # the parser's own limit, about a thousand levels
+        raise forms.ValidationError(
+            f"This JSON nests far deeper than the {max_state_depth()} levels a state may have "
+            "(WFSITE_MAX_STATE_DEPTH). Nothing was saved."
+        ) from None
     if not isinstance(value, dict):
         kind = "null" if value is None else JSON_TYPES.get(type(value), type(value).__name__)
         raise forms.ValidationError(

@@ -1,0 +1,130 @@
+"""How the JSON fields read and write values that earlier versions let in: the fields' encoder and decoder.
+
+Every write path now refuses lone surrogates and states nested deeper than WFSITE_MAX_STATE_DEPTH
+(`layout.check_storable`), but rows written before may hold either: SQLite kept `"\\ud800"`, and a
+session file could import a state nested 900 levels deep. Reading such a row must not fail:
+
+- a lone surrogate is read as U+FFFD, the replacement character, so every page, export and run
+  sees valid text (the row keeps its escape until the value is changed);
+- JSON too deep for Python's recursive `json` from where it is called (its limit is about a
+  thousand levels, counting the caller's own stack) is read with orjson, which keeps its own depth
+  limit (1,024 levels) instead. orjson reads integers wider than 64 bits as floats; only values
+  that deep take this way.
+
+Writing such a value back (deleting a deep key records the old value in the history, say) falls
+back likewise to `json_text`, which keeps its own stack.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+from django.db import models
+
+from sessions_app.workflow.text import replace_surrogates
+
+# A "\ud800"-style escape of a lone surrogate: a high one without a low one after it, or a low one
+# without a high one before it. (An escaped backslash before "ud800" matches too; reading it as
+# text then finds nothing to replace.)
+_LONE_ESCAPE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def _valid_text(value: Any) -> Any:
+    """Replace lone surrogates in every string of a decoded value (in place where it can), without recursing."""
+    if isinstance(value, str):
+        return replace_surrogates(value)[0]
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                if isinstance(item, str):
+                    node[index] = replace_surrogates(item)[0]
+                elif isinstance(item, dict | list):
+                    stack.append(item)
+        elif isinstance(node, dict):
+            items = [(replace_surrogates(key)[0], item) for key, item in node.items()]
+            node.clear()
+            for key, item in items:
+                node[key] = replace_surrogates(item)[0] if isinstance(item, str) else item
+                if isinstance(item, dict | list):
+                    stack.append(item)
+    return value
+
+
+class StoredJSONDecoder(json.JSONDecoder):
+    """Read any stored JSON: lone surrogates as U+FFFD, and values too deep for the stdlib with orjson."""
+
+    def decode(self, s: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            value = super().decode(s, *args, **kwargs)
+        except RecursionError:
+            value = orjson.loads(s)  # raises a JSONDecodeError past its own limit; Django then keeps the text
+        if ("\\ud" in s or "\\uD" in s) and _LONE_ESCAPE.search(s):
+            value = _valid_text(value)
+        return value
+
+
+class StoredJSONEncoder(json.JSONEncoder):
+    """Write JSON as Django does, and values too deep for the stdlib with `json_text`."""
+
+    def encode(self, o: Any) -> str:
+        try:
+            return super().encode(o)
+        except RecursionError:
+            return json_text(o)
+
+
+def json_text(value: Any) -> str:
+    """Return `value` as compact ASCII JSON, however deep, keeping a stack of its own instead of recursing."""
+    parts: list[str] = []
+    # Each entry is either text to write or a container still to open.
+    stack: list[Any] = [(value,)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        node = item[0]
+        if isinstance(node, dict):
+            stack.append("}")
+            for index, (key, child) in enumerate(reversed(node.items())):
+                stack.extend([(child,), json.dumps(str(key)) + ": "])
+                if index < len(node) - 1:
+                    stack.append(", ")
+            stack.append("{")
+        elif isinstance(node, list | tuple):
+            stack.append("]")
+            for index, child in enumerate(reversed(node)):
+                stack.append((child,))
+                if index < len(node) - 1:
+                    stack.append(", ")
+            stack.append("[")
+        else:
+            parts.append(json.dumps(node, default=repr))
+    return "".join(parts)
+
+
+class StoredJSONField(models.JSONField):
+    """A JSONField that reads and writes with StoredJSONDecoder and StoredJSONEncoder.
+
+    Migrations see a plain JSONField: the codec changes no column, and SQLite would otherwise
+    rebuild every table that has such a field.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("encoder", StoredJSONEncoder)
+        kwargs.setdefault("decoder", StoredJSONDecoder)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, _path, args, kwargs = super().deconstruct()
+        for codec in ("encoder", "decoder"):
+            kwargs.pop(codec, None)
+        return name, "django.db.models.JSONField", args, kwargs
