@@ -18,21 +18,13 @@ back likewise to `json_text`, which keeps its own stack.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 from django.db import models
+from django.db.models.fields.json import KeyTransform
 
-from sessions_app.workflow.text import replace_surrogates
-
-# A "\ud800"-style escape of a lone surrogate: a high one without a low one after it, or a low one
-# without a high one before it. (An escaped backslash before "ud800" matches too; reading it as
-# text then finds nothing to replace.)
-_LONE_ESCAPE = re.compile(
-    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-)
+from sessions_app.workflow.text import has_surrogates, replace_surrogates
 
 
 def _valid_text(value: Any) -> Any:
@@ -49,26 +41,53 @@ def _valid_text(value: Any) -> Any:
                 elif isinstance(item, dict | list):
                     stack.append(item)
         elif isinstance(node, dict):
-            items = [(replace_surrogates(key)[0], item) for key, item in node.items()]
-            node.clear()
-            for key, item in items:
-                node[key] = replace_surrogates(item)[0] if isinstance(item, str) else item
-                if isinstance(item, dict | list):
+            if any(has_surrogates(key) for key in node):
+                items = [(replace_surrogates(key)[0], item) for key, item in node.items()]
+                node.clear()
+                node.update(items)
+            for key, item in node.items():
+                if isinstance(item, str):
+                    node[key] = replace_surrogates(item)[0]
+                elif isinstance(item, dict | list):
                     stack.append(item)
     return value
 
 
+def _holds_surrogates(value: Any) -> bool:
+    """Whether any string in a decoded value holds a lone surrogate (ASCII strings cost next to nothing)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if has_surrogates(node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
+def stored_loads(text: str, *, surrogates: bool = True) -> Any:
+    """Decode stored JSON: lone surrogates as U+FFFD, and values too deep for the stdlib with orjson.
+
+    `surrogates=False` skips looking for them, where the database cannot hold them (PostgreSQL).
+    """
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        value = orjson.loads(text)  # raises a JSONDecodeError past its own limit; Django then keeps the text
+    if surrogates and _holds_surrogates(value):
+        value = _valid_text(value)
+    return value
+
+
 class StoredJSONDecoder(json.JSONDecoder):
-    """Read any stored JSON: lone surrogates as U+FFFD, and values too deep for the stdlib with orjson."""
+    """`stored_loads` as a decoder class, for what takes one (forms, `json.loads(cls=...)`)."""
 
     def decode(self, s: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            value = super().decode(s, *args, **kwargs)
-        except RecursionError:
-            value = orjson.loads(s)  # raises a JSONDecodeError past its own limit; Django then keeps the text
-        if ("\\ud" in s or "\\uD" in s) and _LONE_ESCAPE.search(s):
-            value = _valid_text(value)
-        return value
+        return stored_loads(s)
 
 
 class StoredJSONEncoder(json.JSONEncoder):
@@ -122,6 +141,15 @@ class StoredJSONField(models.JSONField):
         kwargs.setdefault("encoder", StoredJSONEncoder)
         kwargs.setdefault("decoder", StoredJSONDecoder)
         super().__init__(*args, **kwargs)
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        # As JSONField's, with stored_loads called directly: a decoder class is built per value.
+        if value is None or (isinstance(expression, KeyTransform) and not isinstance(value, str)):
+            return value
+        try:
+            return stored_loads(value, surrogates=connection.vendor != "postgresql")
+        except json.JSONDecodeError:
+            return value
 
     def deconstruct(self) -> Any:
         name, _path, args, kwargs = super().deconstruct()
