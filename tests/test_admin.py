@@ -105,6 +105,13 @@ def test_saving_good_json_records_an_edit_with_an_undo_link(
         ('["a list"]', "must be a JSON object"),
         ("null", "must be a JSON object"),
         ('{"x": NaN}', "not valid JSON"),
+        (
+            '{"tone": "half \\ud800 a pair"}',
+            "session_state['tone']: the text holds a lone surrogate (U+D800)",
+        ),
+        ('{"k\\udfff": 1}', "the text holds a lone surrogate (U+DFFF)"),
+        ('{"deep": ' + "[" * 70 + "]" * 70 + "}", "containers are nested more than 64 levels deep"),
+        ('{"n": ' + "9" * 5000 + "}", "This is not valid JSON: Exceeds the limit (4300 digits)"),
     ],
 )
 def test_bad_json_is_refused_above_the_field_and_the_text_is_kept(
