@@ -455,6 +455,27 @@ def test_a_run_nesting_deeper_than_the_setting_is_refused(
     assert stored_state("s") == {"a": {"b": {"c": 1}}}
 
 
+class Echo(Workflow):
+    def run(self, payload: Any = None) -> Iterator[RunResponse]:
+        self.session_state["ran"] = True
+        yield RunResponse(content="ok")
+
+
+def test_run_inputs_nested_too_deep_are_kept_as_a_note(storage: DjangoWorkflowStorage) -> None:
+    deep: Any = 1
+    for _ in range(900):
+        deep = [deep]
+
+    list(Echo(session_id="s", storage=storage).run(payload={"ok": [1], "deep": deep}))
+
+    inputs = WorkflowRun.objects.get().inputs["kwargs"]["payload"]
+    assert inputs["ok"] == [1]
+    cut = inputs["deep"]
+    for _ in range(61):  # the inputs' own levels: {"args", "kwargs"} > "payload" > "deep" > ...
+        cut = cut[0]
+    assert cut == "(nested deeper than 64 levels; not kept)"
+
+
 def _append_queries(storage: DjangoWorkflowStorage, n: int) -> tuple[int, int]:
     """Store n posts, then count the queries of a commit that appends one, and of a whole run."""
     sid = f"s{n}"
