@@ -290,7 +290,7 @@ HOSTILE = {
         json.dumps(
             session_file(changes=[{"version": 1, "source": "edit", "ops": [["set", ["a\ud800"], 1]]}])
         ),
-        "changes[0].ops[0]: session_state[0]: the text holds a lone surrogate",
+        "changes[0].ops[0]: its path holds a lone surrogate",
     ),
     "surrogate-in-the-name": (
         json.dumps(session_file(session={"session_id": "x", "name": "\ud800"})),

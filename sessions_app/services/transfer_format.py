@@ -189,7 +189,8 @@ def _ops(raw: Any, where: str, problems: _Problems) -> list[Any]:
         else:
             for value in op[2:]:  # the value, and the old value if recorded, where they sit in the state
                 _storable(value, at, problems, path=tuple(op[1]))
-            _storable([part for part in op[1] if isinstance(part, str)], at, problems)
+            if any(isinstance(part, str) and has_surrogates(part) for part in op[1]):
+                problems.add(at, "its path holds a lone surrogate, which no key can hold")
     return raw
 
 
