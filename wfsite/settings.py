@@ -230,7 +230,31 @@ LOGGING = {
 WFSITE_HEARTBEAT_INTERVAL = float(os.environ.get("WFSITE_HEARTBEAT_INTERVAL", "5"))
 WFSITE_HEARTBEAT_TIMEOUT = float(os.environ.get("WFSITE_HEARTBEAT_TIMEOUT", "30"))
 # Workflow classes the dashboard can run, by dotted path; the first is the default.
-WFSITE_WORKFLOWS = env_list("WFSITE_WORKFLOWS", ["sessions_app.workflow.BlogPostGenerator"])
+WFSITE_WORKFLOWS = env_list(
+    "WFSITE_WORKFLOWS",
+    ["sessions_app.workflow.BlogPostGenerator", "sessions_app.workflow.BlogPostPipeline"],
+)
+
+
+def env_ttls(name: str) -> dict[str, float | None]:
+    """Parse `Workflow.cache=seconds,...` (`none` for no expiry) into {"Workflow.cache": seconds}."""
+    ttls: dict[str, float | None] = {}
+    for item in env_list(name, []):
+        where, _, raw = item.partition("=")
+        try:
+            seconds = None if raw.strip().lower() == "none" else float(raw)
+        except ValueError:
+            seconds = -1.0
+        if "." not in where or (seconds is not None and not seconds >= 0):
+            raise ImproperlyConfigured(
+                f"{name} entries look like BlogPostGenerator.blog_posts=86400 (seconds, or none); got {item!r}"
+            )
+        ttls[where.strip()] = seconds
+    return ttls
+
+
+# A cache's time to live, overriding what its workflow declares.
+WFSITE_CACHE_TTL = env_ttls("WFSITE_CACHE_TTL")
 
 # -- limits (README, "Production settings") -------------------------------------------------------
 # A session's state as compact JSON; a write that would grow it past this is refused whole.

@@ -18,6 +18,7 @@ from sessions_app.admin.records import DeletesWhatItOwns
 from sessions_app.models import WorkflowSession
 from sessions_app.roles import CAN_CREATE_SESSION
 from sessions_app.services.state import session_state_edit
+from sessions_app.state.layout import session_caches
 from sessions_app.state.store import state_load
 from sessions_app.state.versions import history_floor
 from sessions_app.views.state_pages.forms import state_text
@@ -123,7 +124,7 @@ class WorkflowSessionAdmin(DeletesWhatItOwns):
             form = context["adminform"].form
             state = getattr(form, "loaded_state", None)
             state = state_load(obj) if state is None else state
-            context["state_keys"] = state_overview(state, self.links(obj))
+            context["state_keys"] = state_overview(state, self.links(obj), session_caches(obj))
             context["can_edit_state"] = self.has_change_permission(request, obj)
             context["state_links"] = self.links(obj)
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)

@@ -21,7 +21,7 @@ from sessions_app.services.rate_limits import RunRateLimitedError
 from sessions_app.services.run_events import RUN_CANCELLED, RUN_FAILED
 from sessions_app.services.runs import run_reap_if_stale, run_start
 from sessions_app.views import HtmxHttpRequest, wants_partial
-from sessions_app.views.session_page import cache_status, run_form_for, session_context
+from sessions_app.views.session_page import key_status, run_form_for, session_context
 
 EVENT_BATCH = 500
 ERROR_EVENTS = frozenset({RUN_FAILED, RUN_CANCELLED})
@@ -37,7 +37,9 @@ def run_create(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     status, retry_after = 422, None
     if form is not None and form.is_valid():
         try:
-            run = run_start(session=session, inputs=form.inputs(), user=request.user)
+            run = run_start(
+                session=session, inputs=form.inputs(), user=request.user, accept_stale=form.accept_stale()
+            )
         except ValidationError as error:
             add_service_error(form, error)
         except RunRateLimitedError as error:
@@ -47,7 +49,7 @@ def run_create(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
             url = reverse("run_detail", args=[run.run_id])
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     if form is not None and wants_partial(request):
-        context = {"session": session, "run_form": form, **cache_status(session, form.data.get("topic", ""))}
+        context = {"session": session, "run_form": form, "key_status": key_status(session, form.data)}
         response = render(request, "sessions/session_detail.html#run-form", context, status=status)
     else:
         response = render(

@@ -25,7 +25,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -61,7 +61,11 @@ class ModelConfigError(ModelError):
 
 @runtime_checkable
 class Model(Protocol):
-    """Stream the text of one answer."""
+    """Stream the text of one answer.
+
+    A model may set `last_usage` after a stream ends: `{"prompt_tokens", "completion_tokens",
+    "estimated"}`, which a workflow records on its run (`Workflow.record_usage`).
+    """
 
     id: str
 
@@ -93,6 +97,7 @@ class OpenAICompatibleModel:
         self.max_retries = max_retries
         self.backoff = backoff
         self.id = f"openai-compatible:{model} @ {self.base_url}"
+        self.last_usage: dict[str, Any] | None = None
         # Our own loop retries, so the client's hidden retries must not multiply the attempts.
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=api_key or PLACEHOLDER_KEY, timeout=timeout, max_retries=0
@@ -108,6 +113,7 @@ class OpenAICompatibleModel:
             {"role": "user", "content": prompt},
         ]
         attempt = 0
+        self.last_usage = None
         while True:
             attempt += 1
             streamed = 0
@@ -132,8 +138,11 @@ class OpenAICompatibleModel:
         finish_reason: str | None = None
         # Leading whitespace is held back, so a blank answer fails as empty rather than as broken.
         leading, started, replaced = "", False, 0
-        with self._client.chat.completions.create(model=self.model, messages=messages, stream=True) as events:
+        with self._client.chat.completions.create(
+            model=self.model, messages=messages, stream=True, stream_options={"include_usage": True}
+        ) as events:
             for event in events:
+                self._note_usage(event)
                 text, finish_reason = _read_chunk(event, finish_reason)
                 # A server may send "\ud800" escapes: text no page or database can hold.
                 text, count = replace_surrogates(text)
@@ -157,6 +166,13 @@ class OpenAICompatibleModel:
             raise _BadOutput("ended the stream before saying the completion was finished")
         if finish_reason == "length":
             logger.warning("%s stopped at its token limit; the text may be cut short", self.id)
+
+    def _note_usage(self, event: object) -> None:
+        """Keep the token counts a server reports (in the last chunk, when asked to include them)."""
+        usage = getattr(event, "usage", None)
+        prompt, completion = getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
+        if isinstance(prompt, int) and isinstance(completion, int):
+            self.last_usage = {"prompt_tokens": prompt, "completion_tokens": completion, "estimated": False}
 
     def _failure(self, err: BaseException, attempt: int) -> str:
         tries = f" (gave up after {attempt} tries)" if attempt > 1 else ""

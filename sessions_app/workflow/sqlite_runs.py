@@ -15,6 +15,10 @@ def _readable(text: str | None) -> str | None:
     return None if text is None else replace_surrogates(text)[0]
 
 
+# What the dashboard's storage keeps about a run's cache use; this side table has no columns for it.
+_NOT_STORED = frozenset({"cache_hits", "usage"})
+
+
 class SqliteRunHistory(SqliteConnections):
     """Record runs and read them back."""
 
@@ -48,7 +52,7 @@ class SqliteRunHistory(SqliteConnections):
 
     def get_runs(self, session_id: str) -> list[RunRecord]:
         """Return a session's runs, oldest first."""
-        fields = list(RunRecord.__dataclass_fields__)
+        fields = [name for name in RunRecord.__dataclass_fields__ if name not in _NOT_STORED]
         sql = self._q(
             f"SELECT {', '.join(fields)} FROM {{runs}} WHERE session_id = ? ORDER BY started_at, rowid"
         )

@@ -349,3 +349,13 @@ def test_the_model_modules_import_without_django() -> None:
     root = Path(__file__).resolve().parents[2]
 
     subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True, timeout=60)
+
+
+def test_the_servers_token_counts_are_kept_as_the_models_usage(server: FakeOpenAIServer) -> None:
+    model = OpenAICompatibleModel(base_url=server.base_url, model="m", max_retries=0)
+    assert "".join(model.stream(system="s", prompt="p")) == "Hello from the fake server."
+    assert server.bodies[-1]["stream_options"] == {"include_usage": True}
+    assert model.last_usage == {"prompt_tokens": 12, "completion_tokens": 5, "estimated": False}
+    server.script.usage = None
+    list(model.stream(system="s", prompt="p"))
+    assert model.last_usage is None  # a server that does not count leaves no usage behind

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from sessions_app.roles import CAN_EDIT_STATE, CAN_VIEW
 from sessions_app.selectors.sessions import session_get
+from sessions_app.state.layout import session_caches
 from sessions_app.state.store import state_load
 from sessions_app.views import HtmxHttpRequest
 from sessions_app.views.state_pages.actions import action_page, import_page
@@ -53,7 +54,7 @@ def state_overview_view(request: HtmxHttpRequest, session_id: str) -> HttpRespon
         "title": "State",
         "session": session,
         "links": links,
-        "keys": state_overview(state_load(session), links),
+        "keys": state_overview(state_load(session), links, session_caches(session)),
         "can_edit": _can_edit(request),
     }
     return render(request, "state/overview.html", context)
