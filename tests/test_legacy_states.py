@@ -45,7 +45,10 @@ def store_as_before(
         session_id, lambda state: state.update(tone="dry", blog_posts=[{"topic": "t", "blog_post": "p"}])
     )
     session = WorkflowSession.objects.get(session_id=session_id)
-    WorkflowSession.objects.filter(pk=session.pk).update(session_state=plain, version=2)
+    # BlogPostGenerator declares the blog_posts cache, so its entries have cache pages.
+    WorkflowSession.objects.filter(pk=session.pk).update(
+        session_state=plain, version=2, workflow="BlogPostGenerator"
+    )
     StateEntry.objects.create(session=session, key="blog_posts", position=1, value=entry, lookup_key="t2")
     WorkflowSession.objects.filter(pk=session.pk).update(cache_entries=2)
     StateChange.objects.create(
@@ -87,7 +90,8 @@ def root(client: Client, django_user_model: type[AbstractUser]) -> Client:
 @pytest.fixture
 def surrogate_session() -> WorkflowSession | None:
     plain = {"tone": "a\ud800b", "k\udfff": 1}
-    entry = {"topic": "t2\udc80", "blog_post": "# Post\n\nx\ud800y"}
+    # Not in the topic: the old code could not store that (its lookup column is text, not JSON).
+    entry = {"topic": "t2", "blog_post": "# Post\n\nx\ud800y", "note": "\udc80"}
     ops = [["set", ["tone"], "a\ud800b", "dry"], ["append", ["blog_posts"], [entry]]]
     if connection.vendor == "postgresql":
         # jsonb never held one: PostgreSQL refuses the text, so no such row can exist there.
@@ -111,7 +115,7 @@ def test_a_session_holding_a_lone_surrogate_renders_everywhere(
     if surrogate_session is None:
         return
     for url in pages(surrogate_session):
-        response = root.get(url)
+        response = root.get(url, follow=True)
         assert response.status_code == 200, url
         assert "\ud800" not in response.content.decode(), url
     page = unescape(root.get(reverse("state_overview", args=["s"])).content.decode())
@@ -128,12 +132,13 @@ def test_a_session_holding_a_lone_surrogate_still_runs(surrogate_session: Workfl
 
     state = stored_state("s")
     assert state["tone"] == "a\ufffdb"
-    assert [post["topic"] for post in state["blog_posts"]] == ["t", "t2\ufffd", "new"]
+    assert [post["topic"] for post in state["blog_posts"]] == ["t", "t2", "new"]
+    assert state["blog_posts"][1]["note"] == "\ufffd"
 
 
 def test_a_state_nested_900_levels_renders_everywhere(root: Client, deep_session: WorkflowSession) -> None:
     for url in pages(deep_session):
-        response = root.get(url)
+        response = root.get(url, follow=True)
         assert response.status_code == 200, url
     page = unescape(root.get(reverse("session_detail", args=["deep"])).content.decode())
     assert "nested deeper than 64 levels: not shown" in page

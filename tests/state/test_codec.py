@@ -98,3 +98,15 @@ def test_values_deeper_than_the_stdlib_reads_round_trip_through_the_fields() -> 
     below(300, lambda: StateChange.objects.create(session=session, version=1, source="edit", ops=ops))
 
     assert json_text(below(300, lambda: StateChange.objects.get().ops)) == json_text(ops)
+
+
+@pytest.mark.django_db
+def test_sqlite_json_functions_on_a_stored_lone_surrogate_read_as_the_replacement_character() -> None:
+    stored = '{"a": "x\\ud800y"}'  # as Django's JSONField writes it on SQLite
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with pytest.raises(DataError), transaction.atomic():
+                cursor.execute("SELECT (%s::jsonb)->>'a'", [stored])
+            return
+        cursor.execute("SELECT json_extract(%s, '$.a')", [stored])
+        assert cursor.fetchone() == ("x\ufffd\ufffd\ufffdy",)  # each byte that is not UTF-8
