@@ -1,4 +1,4 @@
-"""Size limits the dashboard's storage enforces, with messages that say which limit and by how much."""
+"""Limits the dashboard's storage enforces (size, nesting), with messages that say which limit and by how much."""
 
 from __future__ import annotations
 
@@ -43,3 +43,8 @@ def state_size_check(size: int, *, previous: int | None = None) -> None:
     if previous is not None and size <= previous:
         return
     raise StateTooLargeError(size, limit)
+
+
+def max_state_depth() -> int:
+    """Return how deeply containers may nest in a state (WFSITE_MAX_STATE_DEPTH; the state is level 1)."""
+    return int(settings.WFSITE_MAX_STATE_DEPTH)

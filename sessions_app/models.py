@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from sessions_app.state.codec import StoredJSONField
+
 
 class WorkflowSessionQuerySet(models.QuerySet["WorkflowSession"]):
     def for_list(self) -> WorkflowSessionQuerySet:
@@ -36,8 +38,8 @@ class WorkflowSession(models.Model):
     workflow = models.CharField(max_length=200, db_index=True)
     user_id = models.CharField(max_length=255, blank=True, default="")
     name = models.CharField(max_length=200, blank=True, default="")
-    session_state = models.JSONField(default=dict, blank=True)
-    list_keys = models.JSONField(default=list, blank=True)
+    session_state = StoredJSONField(default=dict, blank=True)
+    list_keys = StoredJSONField(default=list, blank=True)
     version = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -70,7 +72,7 @@ class StateEntry(models.Model):
     session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="entries")
     key = models.CharField(max_length=255)
     position = models.PositiveIntegerField()
-    value = models.JSONField()
+    value = StoredJSONField()
     lookup_key = models.CharField(max_length=500, blank=True, default="")
     size = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
@@ -117,7 +119,7 @@ class WorkflowRun(models.Model):
     run_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="runs")
     workflow = models.CharField(max_length=200)
-    inputs = models.JSONField(default=dict, blank=True)
+    inputs = StoredJSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     cache_hit = models.BooleanField(default=False)
     # Runs for the same session and key (their result cache's key) share one generation.
@@ -206,7 +208,7 @@ class RunEvent(models.Model):
     seq = models.PositiveIntegerField()
     event = models.CharField(max_length=64)
     content = models.TextField(blank=True, default="")
-    data = models.JSONField(null=True, blank=True)
+    data = StoredJSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -230,7 +232,7 @@ class StateChange(models.Model):
     session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="changes")
     version = models.PositiveBigIntegerField()
     source = models.CharField(max_length=16, choices=Source.choices)
-    ops = models.JSONField(default=list)
+    ops = StoredJSONField(default=list)
     summary = models.CharField(max_length=500, blank=True, default="")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,

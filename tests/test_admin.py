@@ -105,6 +105,13 @@ def test_saving_good_json_records_an_edit_with_an_undo_link(
         ('["a list"]', "must be a JSON object"),
         ("null", "must be a JSON object"),
         ('{"x": NaN}', "not valid JSON"),
+        (
+            '{"tone": "half \\ud800 a pair"}',
+            "session_state['tone']: the text holds a lone surrogate (U+D800)",
+        ),
+        ('{"k\\udfff": 1}', "the text holds a lone surrogate (U+DFFF)"),
+        ('{"deep": ' + "[" * 70 + "]" * 70 + "}", "containers are nested more than 64 levels deep"),
+        ('{"n": ' + "9" * 5000 + "}", "This is not valid JSON: Exceeds the limit (4300 digits)"),
     ],
 )
 def test_bad_json_is_refused_above_the_field_and_the_text_is_kept(
@@ -422,3 +429,86 @@ def test_a_state_too_large_for_the_form_says_so(
     html = admin_client.get(change_url(session)).content.decode()
 
     assert "near the 200\xa0bytes a form may send" in html
+
+
+# -- deleting a session or a run, with everything that goes with it ---------------------------------------
+
+
+@pytest.fixture
+def history_session(session: WorkflowSession) -> WorkflowSession:
+    """The session with more history: a second change, and events on its run."""
+    run_commit("s1", lambda state: state.update(tone="warm"))
+    run = WorkflowRun.objects.filter(session=session).first()
+    RunEvent.objects.bulk_create(
+        RunEvent(run=run, seq=seq, event="RunResponse", content="x") for seq in (1, 2)
+    )
+    return session
+
+
+def admin_clients(django_user_model: type[AbstractUser]) -> list[Client]:
+    root = Client()
+    root.force_login(django_user_model.objects.create_superuser("root2", password="x"))
+    return [root, role_client(django_user_model, "admin")]
+
+
+@pytest.mark.parametrize("who", ["superuser", "admin role"])
+def test_an_admin_deletes_a_session_with_its_history_after_seeing_the_cascade(
+    django_user_model: type[AbstractUser], history_session: WorkflowSession, who: str
+) -> None:
+    client = admin_clients(django_user_model)[0 if who == "superuser" else 1]
+    url = reverse("admin:sessions_app_workflowsession_delete", args=[history_session.pk])
+
+    page = unescape(client.get(url).content.decode())
+
+    assert "permission to delete" not in page
+    assert "Are you sure you want to delete" in page
+    for count in ("Workflow runs: 2", "Run events: 2", "State changes: 2", "State entrys: 2"):
+        assert count in page, count
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not WorkflowSession.objects.exists()
+    assert not WorkflowRun.objects.exists()
+    assert not RunEvent.objects.exists()
+    assert not StateChange.objects.exists()
+
+
+def test_an_admin_deletes_selected_sessions_with_their_history(
+    django_user_model: type[AbstractUser], history_session: WorkflowSession
+) -> None:
+    client = admin_clients(django_user_model)[1]
+    url = reverse("admin:sessions_app_workflowsession_changelist")
+    data = {"action": "delete_selected", "_selected_action": [history_session.pk]}
+
+    page = unescape(client.post(url, data).content.decode())
+
+    assert "permission to delete" not in page
+    assert "Run events: 2" in page
+    client.post(url, {**data, "post": "yes"})
+    assert not WorkflowSession.objects.exists()
+
+
+@pytest.mark.parametrize("who", ["superuser", "admin role"])
+def test_an_admin_deletes_a_run_with_its_events_and_the_history_keeps_the_change(
+    django_user_model: type[AbstractUser], history_session: WorkflowSession, who: str
+) -> None:
+    client = admin_clients(django_user_model)[0 if who == "superuser" else 1]
+    run = WorkflowRun.objects.filter(session=history_session, events__isnull=False).distinct().get()
+    url = reverse("admin:sessions_app_workflowrun_delete", args=[run.pk])
+
+    page = unescape(client.get(url).content.decode())
+
+    assert "permission to delete" not in page
+    assert "Run events: 2" in page
+    assert client.post(url, {"post": "yes"}).status_code == 302
+    assert not WorkflowRun.objects.filter(pk=run.pk).exists()
+    assert not RunEvent.objects.exists()
+    assert StateChange.objects.filter(session=history_session).count() == 2  # history outlives its runs
+
+
+def test_an_editor_still_cannot_delete_a_session(
+    django_user_model: type[AbstractUser], history_session: WorkflowSession
+) -> None:
+    client = role_client(django_user_model, "editor")
+    url = reverse("admin:sessions_app_workflowsession_delete", args=[history_session.pk])
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"post": "yes"}).status_code == 403
+    assert WorkflowSession.objects.exists()

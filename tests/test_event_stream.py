@@ -157,12 +157,37 @@ def test_resume_after_last_event_id(user: AbstractUser) -> None:
     _, by_header = stream(user, url, headers={"Last-Event-ID": "2"})
     _, by_query = stream(user, url + "?last_event_id=2")
     _, header_wins = stream(user, url + "?last_event_id=0", headers={"Last-Event-ID": "2"})
-    _, garbage = stream(user, url, headers={"Last-Event-ID": "abc"})
+    _, blank = stream(user, url, headers={"Last-Event-ID": " "})
 
     for messages in (by_header, by_query, header_wins):
         assert [m.id for m in messages if m.id] == ["3"]
         assert messages[-1].event == "done"
-    assert [m.id for m in garbage if m.id] == ["1", "2", "3"]
+    assert [m.id for m in blank if m.id] == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "query", "shown"),
+    [
+        ({"Last-Event-ID": "9" * 5000}, "", "The Last-Event-ID header must be the id of an event"),
+        ({"Last-Event-ID": str(2**31)}, "", "a whole number from 0 to 2147483647"),
+        ({"Last-Event-ID": "²"}, "", "in ASCII digits, not '²'"),
+        ({}, "?last_event_id=%D9%A1%D9%A2%D9%A3", "?last_event_id= must be the id of an event"),
+        ({"Last-Event-ID": "abc"}, "", "not 'abc'"),
+        ({"Last-Event-ID": "-1"}, "", "not '-1'"),
+    ],
+    ids=["5000-digits", "past-32-bits", "superscript", "arabic-indic-digits", "letters", "negative"],
+)
+def test_a_bad_last_event_id_is_answered_400_with_the_reason(
+    user: AbstractUser, headers: dict[str, str], query: str, shown: str
+) -> None:
+    run = make_run(events=(("ResearchStarted", "one"),))
+
+    response, messages = stream(user, reverse("run_events", args=[run.run_id]) + query, headers=headers)
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert shown in response.content.decode()
+    assert messages == []
 
 
 def test_live_run_streams_until_it_ends(user: AbstractUser) -> None:

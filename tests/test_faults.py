@@ -428,3 +428,29 @@ def test_a_web_server_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
         client.close()
     finally:
         site.stop()
+
+
+@own_site
+@pytest.mark.timeout(60)
+def test_a_model_server_sending_lone_surrogates_writes_a_post_every_page_shows(
+    model_client: SiteClient, fake_model: FakeOpenAIServer
+) -> None:
+    # The fake server's json.dumps writes "\ud800" escapes, as a careless server would.
+    fake_model.script = Script(chunks=["# Odd text\n\n", "half \ud800 a pair", " and \udfff the other"])
+    session_id = "model sends lone surrogates"
+    model_client.create_session(session_id)
+
+    run_id = model_client.start_run(session_id, "Surrogates")
+
+    assert model_client.wait_for_run(run_id, timeout=30) == "succeeded"
+    for path in (
+        session_path(session_id),
+        session_path(session_id, "state/"),
+        session_path(session_id, "state/history/"),
+        session_path(session_id, "export/"),
+        f"/runs/{run_id}/",
+    ):
+        assert model_client.get(path).status_code == 200, path
+    exported = model_client.get(session_path(session_id, "export/")).json()
+    [post] = exported["state"]["blog_posts"]
+    assert "half \ufffd a pair and \ufffd the other" in post["blog_post"]

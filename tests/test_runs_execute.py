@@ -13,10 +13,18 @@ import pytest
 from django.core.management import call_command
 from django.db.models.signals import post_save
 from django.utils import timezone
+from django_tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from sessions_app.models import RunEvent, StateEntry, WorkflowRun, WorkflowSession
 from sessions_app.services.run_events import RunEventWriter
-from sessions_app.services.run_failures import STALE_ERROR, run_fail, run_reap_if_stale, runs_reap_stale
+from sessions_app.services.run_failures import (
+    STALE_ERROR,
+    WorkerLostError,
+    run_fail,
+    run_reap_if_stale,
+    runs_reap_stale,
+)
 from sessions_app.services.run_worker import STOPPED_ERROR, run_execute
 from sessions_app.services.runs import run_start
 from sessions_app.services.sessions import session_create
@@ -302,6 +310,38 @@ def test_reap_if_stale_checks_one_run(start: Callable[..., WorkflowRun], setting
     assert run_reap_if_stale(run=run)
     assert run.status == "failed"
     assert WorkflowRun.objects.get(pk=run.pk).status == "failed"
+
+
+def test_the_reaper_fails_the_task_queue_row_of_a_dead_worker_too(
+    start: Callable[..., WorkflowRun], settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    settings.WFSITE_HEARTBEAT_TIMEOUT = 30
+    with django_capture_on_commit_callbacks(execute=True):
+        dead, finished = start("Slow", session_id="dead"), start("Slow", session_id="finished")
+    now = timezone.now()
+    for run in (dead, finished):
+        run.refresh_from_db()
+        DBTaskResult.objects.get(id=run.task_id).claim("a-worker-that-will-die")
+        run.mark_running(now=now - timedelta(seconds=100))
+    DBTaskResult.objects.filter(id=finished.task_id).update(status=TaskResultStatus.SUCCESSFUL)
+
+    assert runs_reap_stale(now=now) == 2
+
+    task = DBTaskResult.objects.get(id=dead.task_id)
+    assert (task.status, task.finished_at) == (TaskResultStatus.FAILED, now)
+    assert task.task_result.errors[0].exception_class is WorkerLostError
+    assert "stopped responding (no heartbeat for 100 s)" in task.traceback
+    assert DBTaskResult.objects.get(id=finished.task_id).status == TaskResultStatus.SUCCESSFUL
+
+
+def test_reaping_a_run_without_a_task_row_is_fine(start: Callable[..., WorkflowRun]) -> None:
+    run = start("Slow")
+    run.mark_running(now=timezone.now() - timedelta(seconds=100))
+    WorkflowRun.objects.filter(pk=run.pk).update(task_id="rq:job:not-a-uuid")
+    run.refresh_from_db()
+    assert run_reap_if_stale(run=run)
+    assert not DBTaskResult.objects.exists()
 
 
 def test_reap_runs_command_runs_once(start: Callable[..., WorkflowRun], settings: Any) -> None:

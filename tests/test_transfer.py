@@ -227,3 +227,124 @@ def test_viewers_and_runners_may_download_but_not_upload(
     assert client.get(reverse("state_import", args=["s"])).status_code == 403
     assert upload(client, "s", session_export_bytes(session=session)).status_code == 403
     assert WorkflowSession.objects.get(pk=session.pk).version == 2
+
+
+# -- hostile files: each answered 400 with its reason, nothing imported ---------------------------------
+
+
+def session_file(**parts: Any) -> dict[str, Any]:
+    return {
+        "format": "wfsite.session",
+        "format_version": 1,
+        "session": {"session_id": "x"},
+        "state": {},
+        **parts,
+    }
+
+
+def nested_text(levels: int) -> str:
+    return '{"a":' * levels + "1" + "}" * levels
+
+
+RUN_ID = "6f1c3e2a-7d0b-4a8e-9c55-1b2d3e4f5a6b"
+HOSTILE = {
+    "version-over-64-bits": (
+        json.dumps(session_file(session={"session_id": "x", "version": 2**64})),
+        "session.version: must be a whole number from 0 to 9223372036854775807",
+    ),
+    "state-version-over-64-bits": (
+        json.dumps(session_file(runs=[{"run_id": RUN_ID, "state_version": 2**70}])),
+        "runs[0].state_version: must be a whole number from 0 to",
+    ),
+    "change-version-over-64-bits": (
+        json.dumps(session_file(changes=[{"version": 2**63, "source": "edit", "ops": []}])),
+        "changes[0].version: must be a whole number from 0 to",
+    ),
+    "integer-of-5000-digits": (
+        json.dumps(session_file()).replace('"state": {}', '"state": {"n": ' + "9" * 5000 + "}"),
+        "The file holds a number that cannot be read",
+    ),
+    "state-nested-900-levels": (
+        json.dumps(session_file()).replace('"state": {}', f'"state": {{"n": {nested_text(900)}}}'),
+        "state: session_state['n']['a']['a']",
+    ),
+    "op-nested-too-deep": (
+        json.dumps(session_file(changes=[{"version": 1, "source": "edit", "ops": []}])).replace(
+            '"ops": []', f'"ops": [["set", ["k"], {nested_text(80)}]]'
+        ),
+        "more than 64 levels deep",
+    ),
+    "op-path-too-long": (
+        json.dumps(session_file(changes=[{"version": 1, "source": "edit", "ops": [["set", ["k"] * 65, 1]]}])),
+        "changes[0].ops[0]: its path is longer than WFSITE_MAX_STATE_DEPTH (64) keys",
+    ),
+    "surrogate-in-state": (
+        json.dumps(session_file(state={"tone": "a\ud800"})),
+        "state: session_state['tone']: the text holds a lone surrogate (U+D800)",
+    ),
+    "surrogate-in-a-key": (
+        json.dumps(session_file(state={"k\udfff": 1})),
+        "lone surrogate (U+DFFF)",
+    ),
+    "surrogate-in-an-op": (
+        json.dumps(
+            session_file(changes=[{"version": 1, "source": "edit", "ops": [["set", ["a\ud800"], 1]]}])
+        ),
+        "changes[0].ops[0]: its path holds a lone surrogate",
+    ),
+    "surrogate-in-the-name": (
+        json.dumps(session_file(session={"session_id": "x", "name": "\ud800"})),
+        "session.name: contains a lone surrogate (U+D800)",
+    ),
+    "surrogate-in-a-run-output": (
+        json.dumps(session_file(runs=[{"run_id": RUN_ID, "output": "\ud800"}])),
+        "runs[0].output: contains a lone surrogate",
+    ),
+    "surrogate-in-run-inputs": (
+        json.dumps(session_file(runs=[{"run_id": RUN_ID, "inputs": {"topic": "\ud800"}}])),
+        "runs[0].inputs: session_state['topic']: the text holds a lone surrogate",
+    ),
+    "surrogate-in-an-actor": (
+        json.dumps(session_file(changes=[{"version": 1, "source": "edit", "ops": [], "actor": "\ud800"}])),
+        "changes[0].actor: contains a lone surrogate",
+    ),
+    "surrogate-in-started-by": (
+        json.dumps(session_file(runs=[{"run_id": RUN_ID, "started_by": "\ud800"}])),
+        "runs[0].started_by: contains a lone surrogate",
+    ),
+    "surrogate-in-a-summary": (
+        json.dumps(session_file(changes=[{"version": 1, "source": "edit", "ops": [], "summary": "\ud800"}])),
+        "changes[0].summary: contains a lone surrogate",
+    ),
+    "date-beyond-year-9999-in-utc": (
+        json.dumps(session_file(session={"session_id": "x", "created_at": "9999-12-31T23:59:59-05:00"})),
+        "session.created_at: is not a date and time that exists",
+    ),
+    "date-before-year-1-in-utc": (
+        json.dumps(session_file(runs=[{"run_id": RUN_ID, "started_at": "0001-01-01T00:00:00+01:00"}])),
+        "runs[0].started_at: is not a date and time that exists",
+    ),
+    "a-day-that-does-not-exist": (
+        json.dumps(
+            session_file(
+                changes=[{"version": 1, "source": "edit", "ops": [], "created_at": "2025-02-30T10:00:00"}]
+            )
+        ),
+        "changes[0].created_at: is not a date and time that exists",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_a_hostile_file_is_answered_400_with_its_reason(
+    client: Client, root: AbstractUser, name: str
+) -> None:
+    body, reason = HOSTILE[name]
+    client.force_login(root)
+
+    url = reverse("admin:sessions_app_workflowsession_import")
+    response = client.post(url, {"file": SimpleUploadedFile("x.json", body.encode(), "application/json")})
+
+    assert response.status_code == 400
+    assert reason in unescape(response.content.decode())
+    assert not WorkflowSession.objects.filter(session_id="x").exists()

@@ -155,6 +155,41 @@ def test_odd_session_ids_and_state_content_are_escaped(editor: Client) -> None:
     assert session.pk
 
 
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("[" * 990 + "]" * 990, "It may not hold arrays or objects."),
+        ('["tone", {"a": 1}]', "It may not hold arrays or objects."),
+        ('["blog_posts", ' + "9" * 5000 + "]", "a JSON array of keys and indexes"),
+        (json.dumps(["blog_posts"] * 65), "The path has 65 parts; no state nests deeper than 64"),
+        ('["tone\\ud800"]', "lone surrogate"),
+        ("[1]", "starting with a key"),
+        ("not json", "a JSON array of keys and indexes"),
+    ],
+    ids=["990-nested-brackets", "object", "5000-digits", "too-long", "surrogate", "index-first", "garbage"],
+)
+def test_a_hostile_path_is_answered_400_with_its_reason(
+    editor: Client, session: WorkflowSession, path: str, reason: str
+) -> None:
+    for response in (
+        editor.get(url("delete"), {"path": path}),
+        editor.post(url("delete"), {"base_version": 1, "path": path}),
+        editor.post(url("clear"), {"base_version": 1, "path": path}),
+    ):
+        assert response.status_code == 400
+        assert reason in unescape(response.content.decode())
+    assert WorkflowSession.objects.get(pk=session.pk).version == 1
+
+
+def test_a_path_with_brackets_and_braces_inside_its_keys_is_fine(editor: Client) -> None:
+    key = 'odd [key] {with} "quotes" \\ and ['
+    run_commit("b", lambda state: state.update({key: {"[": 1}}))
+    path = json.dumps([key, "["])
+    assert editor.get(url("delete", "b"), {"path": path}).status_code == 200
+    editor.post(url("delete", "b"), {"base_version": 1, "path": path})
+    assert stored_state("b") == {key: {}}
+
+
 @pytest.mark.parametrize("role", ["viewer", "runner"])
 def test_viewers_and_runners_read_but_are_refused_changes(
     django_user_model: type[AbstractUser], session: WorkflowSession, role: str

@@ -123,6 +123,16 @@ def test_db_worker_runs_a_queued_run(site: Site) -> None:
 def test_killed_worker_is_reaped_and_the_session_lives_on(site: Site) -> None:
     session_id = "worker ✓ killed"
     run_id = site.start_run(session_id, "Slow topic")
+
+    def task_status() -> str:
+        [(task_id,)] = site.query(
+            "SELECT task_id FROM sessions_app_workflowrun WHERE run_id = ?", uuid.UUID(run_id).hex
+        )
+        [(status,)] = site.query(
+            "SELECT status FROM django_tasks_database_dbtaskresult WHERE id = ?", uuid.UUID(task_id).hex
+        )
+        return status
+
     slow = {**site.env, "WFSITE_OFFLINE_DELAY": "0.2", "WFSITE_HEARTBEAT_INTERVAL": "0.2"}
     worker = subprocess.Popen(
         [sys.executable, str(BASE_DIR / "manage.py"), *WORKER, "--interval", "0.1"],
@@ -144,6 +154,7 @@ def test_killed_worker_is_reaped_and_the_session_lives_on(site: Site) -> None:
             worker.kill()
             worker.wait()
     assert site.run_row(run_id)["status"] == "running"  # nothing noticed the death yet
+    assert task_status() == "RUNNING"
     reaper = subprocess.Popen(
         [sys.executable, str(BASE_DIR / "manage.py"), "reap_runs", "--loop", "0.2", "--skip-checks"],
         cwd=BASE_DIR,
@@ -164,6 +175,7 @@ def test_killed_worker_is_reaped_and_the_session_lives_on(site: Site) -> None:
     assert row["error"].startswith("The worker running this run stopped responding (no heartbeat for ")
     assert row["error"].endswith(" s); state saved up to its last write is kept.")
     assert site.events(run_id)[-1][1:] == ("RunFailed", row["error"])
+    assert task_status() == "FAILED"  # the task queue's row too, not left running for good
     assert site.state(session_id) == OLD_STATE
 
     again = site.start_run(session_id, "slow TOPIC")

@@ -362,3 +362,11 @@ WFSITE_TASK_RESULTS_KEEP_DAYS = env_int("WFSITE_TASK_RESULTS_KEEP_DAYS", 14)
 WFSITE_RUN_EVENTS_KEEP_DAYS = env_int("WFSITE_RUN_EVENTS_KEEP_DAYS", 30)
 WFSITE_LOGIN_RECORDS_KEEP_DAYS = env_int("WFSITE_LOGIN_RECORDS_KEEP_DAYS", 90)
 WFSITE_PRUNE_INTERVAL = env_int("WFSITE_PRUNE_INTERVAL", 3600)
+
+# -- hostile input ---------------------------------------------------------------------------------
+# Containers nested deeper than this (the state is level 1) are refused on every write; real states
+# nest a few levels. Pages show anything deeper than this collapsed. Above 200, Python's recursion
+# limit would be reached first.
+WFSITE_MAX_STATE_DEPTH = env_int("WFSITE_MAX_STATE_DEPTH", 64)
+if not 1 <= WFSITE_MAX_STATE_DEPTH <= 200:
+    raise ImproperlyConfigured(f"WFSITE_MAX_STATE_DEPTH must be 1 to 200, not {WFSITE_MAX_STATE_DEPTH}")

@@ -27,3 +27,5 @@ urlpatterns = [
 handler403 = "sessions_app.views.errors.permission_denied"
 handler404 = "sessions_app.views.errors.page_not_found"
 handler500 = "sessions_app.views.errors.server_error"
+# A refused request says why (sessions_app.views.errors.RequestRefused).
+handler400 = "sessions_app.views.errors.bad_request"

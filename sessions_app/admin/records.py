@@ -13,13 +13,30 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from sessions_app.models import RunEvent, StateChange, WorkflowRun
+from sessions_app.models import RunEvent, StateChange, StateEntry, WorkflowRun
 from sessions_app.selectors.history import change_rows
 from sessions_app.selectors.run_facts import duration_text, run_first_input
 from sessions_app.services.runs import run_delete
 from sessions_app.templatetags.dashboard import path_breaks
 
 FIRST_INPUT_CHARS = 80
+
+# Rows that exist only as part of a session (its entries, runs and history) or of a run (its events).
+OWNED = (StateEntry, WorkflowRun, RunEvent, StateChange)
+
+
+class DeletesWhatItOwns(admin.ModelAdmin):
+    """Deleting a row deletes what belongs to it (entries, runs, events, history) without asking
+    for permission to delete those by hand, which nobody has: their admins refuse it.
+
+    The confirmation page still lists the whole cascade; a row of any other model in it still
+    needs its own delete permission.
+    """
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, ...]:
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        owned = {str(model._meta.verbose_name) for model in OWNED}
+        return deleted, counts, {name for name in perms_needed if str(name) not in owned}, protected
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -38,7 +55,7 @@ def _session_link(session: Any) -> SafeString:
 
 
 @admin.register(WorkflowRun)
-class WorkflowRunAdmin(ReadOnlyAdmin):
+class WorkflowRunAdmin(DeletesWhatItOwns, ReadOnlyAdmin):
     list_display = [
         "run_id",
         "session_link",

@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString
 
 from sessions_app.admin import state_views
 from sessions_app.admin.forms import SessionStateForm
+from sessions_app.admin.records import DeletesWhatItOwns
 from sessions_app.models import WorkflowSession
 from sessions_app.roles import CAN_CREATE_SESSION
 from sessions_app.services.sessions import session_delete, session_rename
@@ -37,7 +38,7 @@ ABOUT += [("run_count", "last_run_status"), "created_at"]
 
 
 @admin.register(WorkflowSession)
-class WorkflowSessionAdmin(admin.ModelAdmin):
+class WorkflowSessionAdmin(DeletesWhatItOwns):
     form = SessionStateForm
     list_display = [
         "session_id",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -19,10 +19,12 @@ from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
+from django.utils import timezone
 from rapidfuzz import fuzz, process
 
 from sessions_app.models import CacheEntryStats, StateEntry, WorkflowRun, WorkflowSession
 from sessions_app.registry import workflow_caches
+from sessions_app.state.codec import stored_loads
 from sessions_app.state.layout import index_key, json_size
 from sessions_app.workflow import Workflow
 from sessions_app.workflow.cache import Cache
@@ -96,6 +98,15 @@ def _stats(session: WorkflowSession, cache: Cache, key: str) -> tuple[datetime |
     return found if found is not None else (None, 0)
 
 
+def _record(raw: Any) -> Any:
+    if not isinstance(raw, str | bytes):
+        return raw  # decoded by the driver (PostgreSQL's jsonb)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # a row stored before lone surrogates were refused, say
+        return stored_loads(raw.decode() if isinstance(raw, bytes) else raw)
+
+
 def cache_entry_find(
     *, session: WorkflowSession, cache: Cache, key: str, with_stats: bool = True
 ) -> FoundEntry | None:
@@ -104,7 +115,7 @@ def cache_entry_find(
         row = _newest_row(session, cache, key)
         if row is None:
             return None
-        record = orjson.loads(row[1]) if isinstance(row[1], str | bytes) else row[1]
+        record = _record(row[1])
         entry = cache.entry(record, row[2])
         if entry is None or entry.key != key:
             return None
@@ -117,6 +128,8 @@ def cache_entry_find(
     stored_at, hits = _stats(session, cache, key) if with_stats else (None, 0)
     if isinstance(created, str):
         created = None  # a raw SQLite timestamp; the stats row has the age
+    elif isinstance(created, datetime) and timezone.is_naive(created):
+        created = timezone.make_aware(created, UTC)  # SQLite's converter gives stored UTC without a zone
     return FoundEntry(
         cache,
         key,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sessions_app.state.changes import path_text
+from sessions_app.state.values import bounded
 from sessions_app.workflow.state import MISSING, Op, diff, json_equal
 
 PREVIEW_CHARS = 200
@@ -141,5 +142,8 @@ def edit_diff(base: dict[str, Any], new: dict[str, Any]) -> list[Op]:
 
 
 def state_diff_rows(before: dict[str, Any], after: dict[str, Any]) -> list[DiffRow]:
-    """Describe what changed from one whole state to another."""
-    return diff_rows(edit_diff(before, after))
+    """Describe what changed from one whole state to another.
+
+    A state stored before the nesting limit is diffed to that depth (`bounded`), not recursed into.
+    """
+    return diff_rows(edit_diff(bounded(before), bounded(after)))

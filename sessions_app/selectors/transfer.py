@@ -9,9 +9,15 @@ from typing import Any
 from django.http import Http404
 from django.utils import timezone
 
+from sessions_app.limits import max_state_depth
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
 from sessions_app.services.transfer_format import FORMAT, FORMAT_VERSION
+from sessions_app.state.codec import json_text
 from sessions_app.state.store import state_snapshot
+from sessions_app.state.values import json_depth
+
+# Levels a file adds above a value: {"changes": [{"ops": [[kind, path, value]]}]}.
+FILE_LEVELS = 5
 
 
 def _when(moment: datetime | None) -> str | None:
@@ -82,6 +88,10 @@ def session_export(*, session: WorkflowSession) -> dict[str, Any]:
 def session_export_bytes(*, session: WorkflowSession) -> bytes:
     """Return the session file as UTF-8 JSON."""
     data = session_export(session=session)
+    # The pretty-printer recurses: a file holding values stored before the nesting limit is compact.
+    deepest = max_state_depth() + FILE_LEVELS
+    if json_depth(data, stop=deepest) > deepest:
+        return json_text(data).encode()
     try:
         return json.dumps(data, ensure_ascii=False, indent=1).encode()
     except UnicodeEncodeError:  # a lone surrogate (SQLite stores them) is only writable escaped

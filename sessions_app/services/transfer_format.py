@@ -23,9 +23,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
 
+from sessions_app.limits import max_state_depth
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
+from sessions_app.state.codec import parse_json
 from sessions_app.state.store import check_storable
-from sessions_app.workflow.errors import StateNotSerializableError
+from sessions_app.workflow.errors import Path, StateNotSerializableError, format_path
+from sessions_app.workflow.text import first_surrogate, has_surrogates
 
 FORMAT = "wfsite.session"
 FORMAT_VERSION = 1
@@ -37,6 +40,9 @@ _MAX = {
     "user_id": WorkflowSession._meta.get_field("user_id").max_length,
 }
 _RUN_TEXTS = ("output", "error", "unsaved_state")
+# Versions are 64-bit signed integers in every database.
+MAX_COUNT = 2**63 - 1
+MAX_USERNAME = 150
 
 
 @dataclass
@@ -61,11 +67,26 @@ class _Problems(list[str]):
 def _moment(value: Any, where: str, problems: _Problems) -> datetime | None:
     if value is None:
         return None
-    moment = parse_datetime(value) if isinstance(value, str) else None
-    if moment is None:
-        problems.add(where, "must be an ISO 8601 date and time, or null")
+    try:
+        moment = parse_datetime(value) if isinstance(value, str) else None
+        if moment is not None:
+            # Stored in UTC: a time near year 1 or 9999 may not exist there.
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        problems.add(where, "is not a date and time that exists (in UTC, years 1 to 9999)")
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    problems.add(where, "must be an ISO 8601 date and time, or null")
+    return None
+
+
+def _count(value: Any, where: str, problems: _Problems, *, required: bool = True) -> int | None:
+    """Return a version number from the file, or None after naming what is wrong with it."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+        problems.add(where, f"must be a whole number from 0 to {MAX_COUNT}")
+        return None
+    return value
 
 
 def _text(obj: dict[str, Any], key: str, where: str, problems: _Problems, *, limit: int | None = None) -> str:
@@ -79,7 +100,18 @@ def _text(obj: dict[str, Any], key: str, where: str, problems: _Problems, *, lim
         problems.add(f"{where}.{key}", f"is {len(value)} characters long; at most {limit} can be stored")
     if "\x00" in value:
         problems.add(f"{where}.{key}", "contains the NUL character")
+    if has_surrogates(value):
+        problems.add(
+            f"{where}.{key}", f"contains a lone surrogate ({first_surrogate(value)}), which is not text"
+        )
     return value
+
+
+def _username(obj: dict[str, Any], key: str, where: str, problems: _Problems) -> str | None:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        return None
+    return _text(obj, key, where, problems, limit=MAX_USERNAME) or None
 
 
 def _session(raw: Any, problems: _Problems) -> dict[str, Any]:
@@ -90,23 +122,19 @@ def _session(raw: Any, problems: _Problems) -> dict[str, Any]:
     sid = out["session_id"]
     if not sid:
         problems.add("session.session_id", "is missing")
-    elif any(unicodedata.category(char) in {"Cc", "Cs"} for char in sid):
+    elif any(unicodedata.category(char) == "Cc" for char in sid):  # lone surrogates: see _text
         problems.add("session.session_id", "contains control characters")
-    version = raw.get("version", 0)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        problems.add("session.version", "must be a whole number, 0 or more")
-        version = 0
-    out["version"] = version
+    out["version"] = _count(raw.get("version", 0), "session.version", problems) or 0
     for key in ("created_at", "updated_at"):
         out[key] = _moment(raw.get(key), f"session.{key}", problems)
     return out
 
 
-def _storable(value: Any, where: str, problems: _Problems) -> None:
+def _storable(value: Any, where: str, problems: _Problems, *, path: Path = ()) -> None:
     try:
-        check_storable(value)
+        check_storable(value, path)
     except StateNotSerializableError as error:
-        problems.add(where, error.reason)
+        problems.add(where, f"{format_path(error.path)}: {error.reason}" if error.path else error.reason)
 
 
 def _uuid(value: Any, where: str, problems: _Problems, *, required: bool = True) -> uuid.UUID | None:
@@ -137,9 +165,10 @@ def _run(raw: Any, where: str, problems: _Problems) -> dict[str, Any]:
         out[key] = _moment(raw.get(key), f"{where}.{key}", problems)
     for key in _RUN_TEXTS:
         out[key] = _text(raw, key, where, problems)
-    version = raw.get("state_version")
-    out["state_version"] = version if isinstance(version, int) and not isinstance(version, bool) else None
-    out["started_by"] = raw.get("started_by") if isinstance(raw.get("started_by"), str) else None
+    out["state_version"] = _count(
+        raw.get("state_version"), f"{where}.state_version", problems, required=False
+    )
+    out["started_by"] = _username(raw, "started_by", where, problems)
     return out
 
 
@@ -156,8 +185,13 @@ def _ops(raw: Any, where: str, problems: _Problems) -> list[Any]:
             problems.add(at, 'must be ["set"|"delete"|"append", [path…], value] with an optional old value')
         elif op[0] == "append" and not isinstance(op[2], list):
             problems.add(at, "an append's value must be a list")
+        elif len(op[1]) > max_state_depth():
+            problems.add(at, f"its path is longer than WFSITE_MAX_STATE_DEPTH ({max_state_depth()}) keys")
         else:
-            _storable(op, at, problems)
+            for value in op[2:]:  # the value, and the old value if recorded, where they sit in the state
+                _storable(value, at, problems, path=tuple(op[1]))
+            if any(isinstance(part, str) and has_surrogates(part) for part in op[1]):
+                problems.add(at, "its path holds a lone surrogate, which no key can hold")
     return raw
 
 
@@ -165,9 +199,7 @@ def _change(raw: Any, where: str, problems: _Problems) -> dict[str, Any]:
     if not isinstance(raw, dict):
         problems.add(where, "must be an object")
         return {}
-    version = raw.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        problems.add(f"{where}.version", "must be a whole number, 0 or more")
+    version = _count(raw.get("version"), f"{where}.version", problems)
     source = raw.get("source")
     if source not in StateChange.Source.values:
         problems.add(f"{where}.source", f"must be one of {', '.join(StateChange.Source.values)}")
@@ -176,7 +208,7 @@ def _change(raw: Any, where: str, problems: _Problems) -> dict[str, Any]:
         "source": source,
         "ops": _ops(raw.get("ops"), f"{where}.ops", problems),
         "summary": _text(raw, "summary", where, problems)[:500],
-        "actor": raw.get("actor") if isinstance(raw.get("actor"), str) else None,
+        "actor": _username(raw, "actor", where, problems),
         "run_id": _uuid(raw.get("run_id"), f"{where}.run_id", problems, required=False),
         "created_at": _moment(raw.get("created_at"), f"{where}.created_at", problems),
     }
@@ -192,7 +224,7 @@ def _list(data: dict[str, Any], key: str, problems: _Problems) -> list[Any]:
 
 def _decode(raw: bytes) -> Any:
     try:
-        return json.loads(raw.decode("utf-8-sig"))
+        return parse_json(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ValidationError("The file is not UTF-8 text, so it is not a session file.") from None
     except json.JSONDecodeError as error:
@@ -201,6 +233,8 @@ def _decode(raw: bytes) -> Any:
         ) from None
     except RecursionError:
         raise ValidationError("The file nests JSON too deeply to be read.") from None
+    except ValueError as error:  # an integer of more digits than Python reads (sys.get_int_max_str_digits)
+        raise ValidationError(f"The file holds a number that cannot be read: {error}.") from None
 
 
 def transfer_parse(raw: bytes) -> SessionFile:

@@ -2,7 +2,7 @@
 
 It goes through `SqliteWorkflowStorage`, which lays rows out as phidata and agno do (the state
 under `session_data["session_state"]`, the session name beside it, `workflow_data["name"]`), and
-keeps runs in its `<table>_runs` side table. Rows are upserted, so exporting again updates them.
+keeps runs in its `<table>_wfsite_runs` side table. Rows are upserted, so exporting again updates them.
 """
 
 from __future__ import annotations

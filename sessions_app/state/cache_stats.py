@@ -20,6 +20,7 @@ from django.db import connection
 from django.utils import timezone
 
 from sessions_app.models import CacheEntryStats, WorkflowSession
+from sessions_app.state.codec import json_text
 from sessions_app.state.layout import Caches, index_key
 from sessions_app.workflow.storage import RunRecord
 
@@ -28,7 +29,10 @@ Touched = Iterable[tuple[str, Any, int | str]]
 
 def content_hash(value: Any) -> str:
     """Return a digest of a JSON value that does not depend on its keys' order (as migration 0004 made them)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr)
+    except RecursionError:  # a value kept from before depth limits
+        text = json_text(value)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -17,11 +17,14 @@ from django.db import connection
 from django.db.models import JSONField, Value
 from django.utils import timezone
 
+from sessions_app.limits import max_state_depth
 from sessions_app.models import StateEntry, WorkflowSession
 from sessions_app.registry import workflow_caches
+from sessions_app.state.codec import json_text
 from sessions_app.workflow.cache import Cache
-from sessions_app.workflow.errors import StateNotSerializableError
+from sessions_app.workflow.errors import StateNotSerializableError, StateTooDeepError
 from sessions_app.workflow.state import Path, check_json
+from sessions_app.workflow.text import first_surrogate, has_surrogates
 
 STATE_FIELDS = ["session_state", "list_keys", "state_size", "cache_entries", "updated_at"]
 EMPTY_STATE_SIZE = 2  # len("{}")
@@ -35,8 +38,11 @@ def json_size(value: Any) -> int:
     """Return the byte size of a JSON value written compactly."""
     try:
         return len(orjson.dumps(value))
-    except TypeError:  # integers over 64 bits, lone surrogates: sizes are approximate anyway
-        return len(json.dumps(value, separators=(",", ":"), default=repr))
+    except TypeError:  # integers over 64 bits, lone surrogates, deep values: sizes are approximate anyway
+        try:
+            return len(json.dumps(value, separators=(",", ":"), default=repr))
+        except RecursionError:  # kept from before depth limits
+            return len(json_text(value))
 
 
 def list_size(count: int, total: int) -> int:
@@ -87,33 +93,46 @@ def _no_lookup_key(value: Any) -> str:
 
 
 def check_storable(value: Any, path: Path = ()) -> None:
-    """Raise StateNotSerializableError at the first part of `value` this database cannot store."""
-    check_json(value, path)
-    if connection.vendor == "postgresql":
-        _check_postgres_text(value, path)
+    """Raise StateNotSerializableError at the first part of `value` this site cannot store.
+
+    The same everywhere: JSON values nested at most WFSITE_MAX_STATE_DEPTH levels, and text that
+    is valid Unicode (a lone surrogate would be kept by SQLite and then break every page that
+    shows it; PostgreSQL refuses it). PostgreSQL also refuses the NUL character.
+    """
+    try:
+        check_json(value, path, max_depth=max_state_depth())
+    except StateTooDeepError as error:
+        hint = "Store deeply nested data flatter, or as text; the limit is WFSITE_MAX_STATE_DEPTH."
+        raise StateTooDeepError(error.path, value, error.limit, hint=hint) from None
+    _check_text(value, path, nul=connection.vendor == "postgresql")
 
 
-def _check_postgres_text(value: Any, path: Path) -> None:
-    # jsonb refuses \u0000 and lone surrogates; say where, instead of a DataError from the driver.
+def _check_text(value: Any, path: Path, *, nul: bool) -> None:
     if isinstance(value, str):
-        if "\x00" in value:
-            raise StateNotSerializableError(
-                path, value, "PostgreSQL cannot store the NUL character (\\u0000) in JSON text; remove it"
-            )
-        if not value.isascii():
-            try:
-                value.encode()
-            except UnicodeEncodeError:
-                raise StateNotSerializableError(
-                    path, value, "PostgreSQL cannot store a lone surrogate (not valid UTF-8) in JSON text"
-                ) from None
+        _check_string(value, path, nul=nul)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_postgres_text(key, (*path, key))
-            _check_postgres_text(item, (*path, key))
+            _check_string(key, (*path, key), nul=nul)
+            if not isinstance(item, int | float | bool | None):
+                _check_text(item, (*path, key), nul=nul)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            _check_postgres_text(item, (*path, index))
+            if not isinstance(item, int | float | bool | None):
+                _check_text(item, (*path, index), nul=nul)
+
+
+def _check_string(text: str, path: Path, *, nul: bool) -> None:
+    if nul and "\x00" in text:
+        raise StateNotSerializableError(
+            path, text, "PostgreSQL cannot store the NUL character (\\u0000) in JSON text; remove it"
+        )
+    if has_surrogates(text):
+        raise StateNotSerializableError(
+            path,
+            text,
+            f"the text holds a lone surrogate ({first_surrogate(text)}), which is not valid Unicode",
+            hint="Replace it (U+FFFD is the usual stand-in) or remove it.",
+        )
 
 
 def new_entries(

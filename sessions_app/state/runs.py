@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from sessions_app.limits import max_state_depth
 from sessions_app.models import WorkflowRun, WorkflowSession
 from sessions_app.state.cache_stats import HitCredit, cache_stats_hit
 from sessions_app.workflow.storage import RunRecord
@@ -25,14 +26,19 @@ def _text(value: str | None) -> str:
     return (value or "").replace("\x00", "\ufffd").encode("utf-8", "replace").decode()
 
 
-def _readable(value: Any) -> Any:
-    """Return run inputs as JSON any database stores: other values as their repr, NUL replaced."""
+def _readable(value: Any, level: int = 1) -> Any:
+    """Return run inputs as JSON any database stores: other values as their repr, NUL replaced.
+
+    Containers deeper than WFSITE_MAX_STATE_DEPTH are kept as a note, not recursed into.
+    """
     if isinstance(value, str):
         return _text(value)
+    if isinstance(value, dict | list | tuple) and level > max_state_depth():
+        return f"(nested deeper than {max_state_depth()} levels; not kept)"
     if isinstance(value, dict):
-        return {_text(str(key)): _readable(item) for key, item in value.items()}
+        return {_text(str(key)): _readable(item, level + 1) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_readable(item) for item in value]
+        return [_readable(item, level + 1) for item in value]
     if value is None or isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
         return value
     return repr(value)

@@ -15,6 +15,7 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Count
 from django.db.models.functions import Coalesce
 
+from sessions_app.limits import max_state_depth
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
 from sessions_app.state.cache_stats import cache_stats_stored_at
 from sessions_app.state.changes import ops_encode, ops_summary
@@ -35,6 +36,7 @@ from sessions_app.workflow.errors import StorageBusyError
 from sessions_app.workflow.state import Op, apply, copy_json, diff
 from sessions_app.workflow.storage import Commit, RunRecord, SessionMeta
 from sessions_app.workflow.storage import WorkflowSession as SessionRecord
+from sessions_app.workflow.text import first_surrogate, has_surrogates
 
 MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
 MAX_NAME = WorkflowSession._meta.get_field("name").max_length
@@ -52,6 +54,11 @@ def check_session_id(session_id: str) -> None:
         )
     if "\x00" in session_id and connection.vendor == "postgresql":
         raise ValueError("session_id contains the NUL character, which PostgreSQL cannot store")
+    if has_surrogates(session_id):
+        raise ValueError(
+            f"session_id contains a lone surrogate ({first_surrogate(session_id)}), which is not text "
+            "any database stores"
+        )
 
 
 # -- the storage ----------------------------------------------------------------------------------------
@@ -62,6 +69,11 @@ class DjangoWorkflowStorage:
 
     def __init__(self, workflow: str | None = None) -> None:
         self.workflow = workflow
+
+    @property
+    def max_depth(self) -> int:
+        """Return how deeply a state's containers may nest (WFSITE_MAX_STATE_DEPTH); the engine checks it."""
+        return max_state_depth()
 
     def create(self) -> None:
         """Do nothing: migrations create the tables."""

@@ -2,7 +2,9 @@
 
 Objects and lists are collapsible; the top level and small containers start open, lists longer
 than OPEN_LIST_LIMIT start closed, and long strings show a preview that opens to the full text.
-Everything goes through `format_html`, so no key or value can become markup.
+Everything goes through `format_html`, so no key or value can become markup. A state stored
+before the nesting limit may be deeper than any page should recurse: containers below
+WFSITE_MAX_STATE_DEPTH show as a note of what was cut (`state.values.bounded`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from sessions_app.state.values import bounded
+
 register = template.Library()
 
 OPEN_LIST_LIMIT = 10
@@ -21,13 +25,14 @@ OPEN_DEPTH = 2
 SHOWN_ITEMS = 500
 LONG_STRING = 160
 PREVIEW = 80
+# Below this depth a value is shown as compact JSON text; `bounded` keeps that text shallow.
 MAX_DEPTH = 40
 
 
 @register.simple_tag
 def json_tree(value: Any) -> SafeString:
     """Render a JSON value as a collapsible tree."""
-    return format_html('<div class="json-tree">{}</div>', _node(None, value, 0))
+    return format_html('<div class="json-tree">{}</div>', _node(None, bounded(value), 0))
 
 
 def _count(number: int, noun: str) -> str:

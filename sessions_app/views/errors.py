@@ -1,4 +1,8 @@
-"""The 403, 404 and 500 pages: what happened, in the dashboard's layout or (under /admin/) the admin's.
+"""The 400, 403, 404 and 500 pages: what happened, in the dashboard's layout or (under /admin/) the admin's.
+
+A 400 says why: views raise `RequestRefused` for input that cannot be served, and `bad_request`
+answers with its reason (Django's own 400 page hides every reason, since its
+`SuspiciousOperation` messages may hold what an attacker sent).
 
 A 403 names the role the page needs (the message of the PermissionDenied, see `roles.refusal`),
 the roles the person has, and what each role allows. Every page links back. The 500 page is
@@ -10,14 +14,21 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.core.exceptions import BadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
 from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import defaults
 
 from sessions_app.models import WorkflowSession
 from sessions_app.roles import ROLE_SUMMARIES, ROLES
+
+
+class RequestRefused(BadRequest):
+    """A request refused for a reason that is safe to show whoever sent it."""
+
 
 NO_ROLE_403 = "Your account does not have the permission this page needs."
 ADMIN_SESSION_PAGES = "sessions_app_workflowsession_"  # the session admin's own URL names start so
@@ -134,3 +145,11 @@ def server_error(request: HttpRequest) -> HttpResponse:
     }
     template = loader.get_template("errors/admin.html" if admin_page else "errors/site.html")
     return HttpResponseServerError(template.render(context))
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Answer 400: with the reason for a RequestRefused, else with Django's page."""
+    if isinstance(exception, RequestRefused):
+        # Plain text: the reason may quote the request, and text/plain (with nosniff) is never markup.
+        return HttpResponseBadRequest(f"Bad request: {exception}\n", content_type="text/plain; charset=utf-8")
+    return defaults.bad_request(request, exception)

@@ -37,6 +37,7 @@ from sessions_app.roles import CAN_VIEW
 from sessions_app.selectors.run_view import run_context, step_from_event
 from sessions_app.selectors.runs import arun_get
 from sessions_app.services.run_events import CHUNK_EVENT, COMPLETED_EVENT
+from sessions_app.views.errors import RequestRefused
 
 HEARTBEAT_SECONDS = 15.0
 RUN_PAGE = "runs/run_detail.html"
@@ -65,10 +66,28 @@ async def run_events(request: HttpRequest, run_id: UUID) -> HttpResponse:
 
 
 def last_event_id(request: HttpRequest) -> int:
-    """Return the last seq the client has: the Last-Event-ID header, else ?last_event_id=, else 0."""
-    for raw in (request.headers.get("Last-Event-ID"), request.GET.get("last_event_id")):
-        if raw is not None and raw.strip().isdigit():
-            return int(raw.strip())
+    """Return the last seq the client has: the Last-Event-ID header, else ?last_event_id=, else 0.
+
+    Raise RequestRefused (a 400 saying why) for anything but ASCII digits up to the largest seq:
+    `str.isdigit` also accepts "²" and "١٢٣", and a thousand digits would overflow the query.
+    """
+    largest = 2**31 - 1  # RunEvent.seq is a PositiveIntegerField: 32 bits on PostgreSQL
+    for name, raw in (
+        ("The Last-Event-ID header", request.headers.get("Last-Event-ID")),
+        ("?last_event_id=", request.GET.get("last_event_id")),
+    ):
+        text = (raw or "").strip(" \t")
+        if not text:
+            continue
+        if not (
+            text.isascii() and text.isdigit() and len(text) <= len(str(largest)) and int(text) <= largest
+        ):
+            shown = text if len(text) <= 40 else text[:40] + "…"
+            raise RequestRefused(
+                f"{name} must be the id of an event the stream sent: a whole number from 0 to {largest} "
+                f"in ASCII digits, not {shown!r}."
+            )
+        return int(text)
     return 0
 
 

@@ -20,7 +20,7 @@ from sessions_app.workflow.errors import StateConflictError, StateNotSerializabl
 from sessions_app.workflow.events import RunEvent, RunResponse
 from sessions_app.workflow.log import logger
 from sessions_app.workflow.run_record import RunTracker, WorkflowMemory, unsaved_text
-from sessions_app.workflow.state import apply, check_json, copy_json, diff
+from sessions_app.workflow.state import MAX_DEPTH, apply, check_json, copy_json, diff
 from sessions_app.workflow.storage import SessionMeta, WorkflowSession, WorkflowStorage
 
 
@@ -147,11 +147,16 @@ class Workflow:
     # -- storage --------------------------------------------------------------------------------------
 
     def read_from_storage(self) -> WorkflowSession | None:
-        """Load the session; changes not yet saved are kept, replayed onto what is stored."""
+        """Load the session; changes not yet saved are kept, replayed onto what is stored.
+
+        Raise StateNotSerializableError, changing nothing, when those changes could never be saved.
+        """
         if self.storage is None:
             return None
         session = self.storage.read(session_id=self.session_id)
         stored = session.session_state if session else {}
+        # Unsaved values must be JSON to be diffed (a circular or too deep one would recurse forever).
+        self._check_state()
         pending = diff(self._base_state, self.session_state)
         merged = copy_json(stored)
         # Values given to the constructor win over stored ones, as upstream merges them.
@@ -180,12 +185,23 @@ class Workflow:
             caches=type(self).caches(),
         )
 
+    def _check_state(self) -> None:
+        if not isinstance(self.session_state, dict):
+            raise StateNotSerializableError((), self.session_state, "session_state must be a dict")
+        # A storage may allow deeper or shallower states than the engine's default (a dashboard setting).
+        check_json(self.session_state, max_depth=getattr(self.storage, "max_depth", MAX_DEPTH))
+
+    def _state_changed(self) -> bool:
+        try:
+            self._check_state()
+        except StateNotSerializableError:
+            return True  # a state that cannot be saved has certainly changed
+        return bool(diff(self._base_state, self.session_state))
+
     def _commit(self, run: RunTracker | None) -> None:
         if self.storage is None:
             return
-        if not isinstance(self.session_state, dict):
-            raise StateNotSerializableError((), self.session_state, "session_state must be a dict")
-        check_json(self.session_state)
+        self._check_state()
         ops = diff(self._base_state, self.session_state)
         result = self.storage.commit(
             meta=self._meta(),
@@ -275,9 +291,7 @@ class Workflow:
             cache_hit=self._cache_hit_outcome(),
             cache_hits=self._cache_hits,
             usage=self.run_usage,
-            changed_state=lambda: (
-                not isinstance(self.session_state, dict) or bool(diff(self._base_state, self.session_state))
-            ),
+            changed_state=self._state_changed,
         )
         self.run_response.metrics = {**(self.run_response.metrics or {}), "time": tracker.record.duration}
         self.memory.add_run({"input": self.run_input, "response": self.run_response.to_dict()})

@@ -7,9 +7,18 @@ from typing import Any
 Path = tuple[str | int, ...]
 
 
+# A path longer than this is shown by its ends (a state nested hundreds of levels deep is refused
+# by a message that still fits a line).
+SHOWN_PATH_PARTS = 12
+
+
 def format_path(path: Path) -> str:
     """Render a path the way a person would index into session_state."""
-    return "session_state" + "".join(f"[{part!r}]" for part in path)
+    parts = [f"[{part!r}]" for part in path]
+    if len(parts) > SHOWN_PATH_PARTS:
+        half = SHOWN_PATH_PARTS // 2
+        parts = [*parts[:half], f"…{len(parts) - 2 * half} more…", *parts[-half:]]
+    return "session_state" + "".join(parts)
 
 
 class WorkflowError(Exception):
@@ -19,7 +28,13 @@ class WorkflowError(Exception):
 class StateNotSerializableError(WorkflowError, TypeError):
     """A value in session_state cannot be stored as JSON; nothing was written."""
 
-    def __init__(self, path: tuple[str | int, ...], value: Any, reason: str | None = None) -> None:
+    HINT = (
+        "Store JSON values only (dict, list, str, int, float, bool, None), e.g. a datetime as an ISO string."
+    )
+
+    def __init__(
+        self, path: tuple[str | int, ...], value: Any, reason: str | None = None, *, hint: str | None = None
+    ) -> None:
         self.path = path
         self.value_type = type(value).__name__
         self.reason = (
@@ -27,8 +42,20 @@ class StateNotSerializableError(WorkflowError, TypeError):
         )
         super().__init__(
             f"{format_path(path)}: {self.reason}. The state was not saved; the stored state is unchanged. "
-            "Store JSON values only (dict, list, str, int, float, bool, None), e.g. a datetime as "
-            "an ISO string."
+            + (self.HINT if hint is None else hint)
+        )
+
+
+class StateTooDeepError(StateNotSerializableError):
+    """Containers in session_state nest deeper than the storage allows; nothing was written."""
+
+    def __init__(self, path: Path, value: Any, limit: int, *, hint: str | None = None) -> None:
+        self.limit = limit
+        super().__init__(
+            path,
+            value,
+            f"containers are nested more than {limit} levels deep (the state itself is the first level)",
+            hint=hint or "Store deeply nested data flatter, or as text.",
         )
 
 

@@ -33,6 +33,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from sessions_app.workflow.log import logger as engine_logger
 from sessions_app.workflow.offline_model import DEFAULT_DELAY, OfflineModel
+from sessions_app.workflow.text import replace_surrogates
 
 __all__ = [
     "Model",
@@ -139,13 +140,16 @@ class OpenAICompatibleModel:
         """Yield the text of one streamed completion; raise _BadOutput if it is malformed or empty."""
         finish_reason: str | None = None
         # Leading whitespace is held back, so a blank answer fails as empty rather than as broken.
-        leading, started = "", False
+        leading, started, replaced = "", False, 0
         with self._client.chat.completions.create(
             model=self.model, messages=messages, stream=True, stream_options={"include_usage": True}
         ) as events:
             for event in events:
                 self._note_usage(event)
                 text, finish_reason = _read_chunk(event, finish_reason)
+                # A server may send "\ud800" escapes: text no page or database can hold.
+                text, count = replace_surrogates(text)
+                replaced += count
                 if started and text:
                     yield text
                 elif not started and text.strip():
@@ -153,6 +157,12 @@ class OpenAICompatibleModel:
                     yield leading + text
                 elif not started:
                     leading += text
+        if replaced:
+            logger.warning(
+                "%s sent %d lone surrogate(s) (invalid Unicode); each was replaced by U+FFFD",
+                self.id,
+                replaced,
+            )
         if not started:
             raise _BadOutput(f"returned an empty completion for model {self.model!r}")
         if finish_reason is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import reprlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -12,11 +13,20 @@ from sessions_app.workflow.storage import RunRecord
 
 
 def unsaved_text(state: Any) -> str:
-    """Return the state as JSON text a person can read, even when parts of it are not JSON."""
+    """Return the state as JSON text a person can read, even when parts of it are not JSON.
+
+    The text is valid UTF-8 (lone surrogates are written as escapes), so every database stores it.
+    A state too deep or circular to write out is summarised by `reprlib`, which stops at a depth.
+    """
     try:
-        return json.dumps(state, default=repr, ensure_ascii=False, indent=2)
-    except (TypeError, ValueError) as error:
-        return f"<state could not be rendered: {error}>\n{state!r}"
+        text = json.dumps(state, default=repr, ensure_ascii=False, indent=2)
+        text.encode()
+        return text
+    except UnicodeEncodeError:
+        return json.dumps(state, default=repr, indent=2)
+    except (TypeError, ValueError, RecursionError) as error:
+        summary = reprlib.repr(state).encode("ascii", "backslashreplace").decode()
+        return f"<state could not be rendered: {error}>\n{summary}"
 
 
 class WorkflowMemory:

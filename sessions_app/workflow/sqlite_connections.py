@@ -16,7 +16,7 @@ import orjson
 
 from sessions_app.workflow.errors import StorageBusyError, StorageError
 from sessions_app.workflow.sqlite_read_cache import ReadCache
-from sessions_app.workflow.sqlite_schema import ensure_schema
+from sessions_app.workflow.sqlite_schema import ensure_schema, runs_table
 
 CACHE_KIB = 32 * 1024
 READ_CACHE_BYTES = 64 * 1024 * 1024
@@ -28,7 +28,17 @@ def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
     except TypeError:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        return stdlib_dumps(value)
+
+
+def stdlib_dumps(value: Any) -> str:
+    """Encode JSON with the stdlib; lone surrogates (not UTF-8) are written as \\u escapes, as upstream does."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, allow_nan=False)
+    return text
 
 
 def loads(text: str | bytes | None) -> Any:
@@ -140,4 +150,6 @@ class SqliteConnections:
         return self._columns
 
     def _q(self, sql: str) -> str:
-        return sql.replace("{t}", f'"{self.table_name}"').replace("{runs}", f'"{self.table_name}_runs"')
+        return sql.replace("{t}", f'"{self.table_name}"').replace(
+            "{runs}", f'"{runs_table(self.table_name)}"'
+        )

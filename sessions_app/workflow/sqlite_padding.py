@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import orjson
+
+from sessions_app.workflow.sqlite_connections import stdlib_dumps
 
 PAD_FROM_BYTES = 16 * 1024
 
@@ -22,7 +23,7 @@ def padded_json(value: Any, *, version: int) -> str:
     try:
         body = orjson.dumps(value)
     except TypeError:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+        return stdlib_dumps(value)
     size = len(body)
     if size < PAD_FROM_BYTES:
         return body.decode()

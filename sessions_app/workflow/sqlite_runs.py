@@ -1,4 +1,4 @@
-"""The run history of SqliteWorkflowStorage, in the `<table>_runs` side table."""
+"""The run history of SqliteWorkflowStorage, in the `<table>_wfsite_runs` side table."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ import sqlite3
 
 from sessions_app.workflow.sqlite_connections import SqliteConnections
 from sessions_app.workflow.storage import RunRecord
+from sessions_app.workflow.text import replace_surrogates
+
+
+def _readable(text: str | None) -> str | None:
+    # Run texts are for reading; a lone surrogate (not UTF-8) would make SQLite refuse the row.
+    return None if text is None else replace_surrogates(text)[0]
+
 
 # What the dashboard's storage keeps about a run's cache use; this side table has no columns for it.
 _NOT_STORED = frozenset({"cache_hits", "usage"})
@@ -32,14 +39,14 @@ class SqliteRunHistory(SqliteConnections):
                 run.workflow_id,
                 run.status,
                 json.dumps(run.input, default=repr),
-                run.output,
-                run.error,
+                _readable(run.output),
+                _readable(run.error),
                 int(run.cache_hit),
                 run.started_at,
                 run.ended_at,
                 run.events,
                 run.state_version,
-                run.unsaved_state,
+                _readable(run.unsaved_state),
             ),
         )
 

@@ -1,4 +1,10 @@
-"""The SQLite table layout: upstream's columns, our version column, trigger, indexes and run history."""
+"""The SQLite table layout: upstream's columns, our version column, trigger, indexes and run history.
+
+Everything we add to a file is named `<table>_wfsite_...`, so it cannot collide with what another
+library keeps beside its table (agno's own `..._runs` tables, say). Files written before this
+naming have the run history in `<table>_runs`; it is recognised by its exact columns and renamed
+in place the first time the file is opened.
+"""
 
 from __future__ import annotations
 
@@ -54,8 +60,61 @@ CREATE TABLE IF NOT EXISTS {runs} (
 """
 
 
+RUN_COLUMNS = frozenset(
+    {
+        "run_id",
+        "session_id",
+        "workflow_id",
+        "status",
+        "input",
+        "output",
+        "error",
+        "cache_hit",
+        "started_at",
+        "ended_at",
+        "events",
+        "state_version",
+        "unsaved_state",
+    }
+)
+
+
 def _quote(name: str) -> str:
     return f'"{name}"'
+
+
+def runs_table(table: str) -> str:
+    """Return the name of the run history table kept beside `table`."""
+    return f"{table}_wfsite_runs"
+
+
+def old_runs_table(table: str) -> str:
+    """Return where files written before the `_wfsite_` naming keep the run history."""
+    return f"{table}_runs"
+
+
+def table_columns(conn: sqlite3.Connection, table: str) -> frozenset[str]:
+    """Return a table's columns (none when it does not exist)."""
+    return frozenset(row[1] for row in conn.execute(f"PRAGMA table_info({_quote(table)})"))
+
+
+def is_old_runs_table(conn: sqlite3.Connection, table: str) -> bool:
+    """Whether `<table>_runs` is our run history from before the renaming, not another library's table."""
+    return table_columns(conn, old_runs_table(table)) == RUN_COLUMNS
+
+
+def _adopt_old_runs(conn: sqlite3.Connection, table: str) -> None:
+    """Move an old-named run history to its new name, in place (rows, then the index, are kept)."""
+    if not is_old_runs_table(conn, table):
+        return
+    old, new = _quote(old_runs_table(table)), _quote(runs_table(table))
+    conn.execute(f"DROP INDEX IF EXISTS {_quote(f'{table}_runs_session')}")
+    if table_columns(conn, runs_table(table)):
+        columns = ", ".join(sorted(RUN_COLUMNS))
+        conn.execute(f"INSERT OR IGNORE INTO {new} ({columns}) SELECT {columns} FROM {old}")
+        conn.execute(f"DROP TABLE {old}")
+    else:
+        conn.execute(f"ALTER TABLE {old} RENAME TO {new}")
 
 
 def ensure_schema(conn: sqlite3.Connection, table: str) -> frozenset[str]:
@@ -71,9 +130,10 @@ def ensure_schema(conn: sqlite3.Connection, table: str) -> frozenset[str]:
         f"CREATE INDEX IF NOT EXISTS {_quote(f'{table}_wfsite_last_update')} "
         f"ON {t} (coalesce(updated_at, created_at))"
     )
-    runs = _quote(f"{table}_runs")
+    _adopt_old_runs(conn, table)
+    runs = _quote(runs_table(table))
     conn.execute(_CREATE_RUNS.format(runs=runs))
     conn.execute(
-        f"CREATE INDEX IF NOT EXISTS {_quote(f'{table}_runs_session')} ON {runs} (session_id, started_at)"
+        f"CREATE INDEX IF NOT EXISTS {_quote(f'{runs_table(table)}_session')} ON {runs} (session_id, started_at)"
     )
     return frozenset(columns)

@@ -4,7 +4,7 @@ The table keeps upstream's columns (JSON as TEXT, epoch-second timestamps, the s
 `session_data["session_state"]`), so phidata 2.7.10 reads files we write and we open tables
 phidata or agno wrote in place. We add one column, `wfsite_version`, bumped on every write; a
 trigger bumps it when an upstream library (which does not know the column) updates a row, so a
-version check also notices their writes. Runs are recorded in a side table `<table>_runs`
+version check also notices their writes. Runs are recorded in a side table `<table>_wfsite_runs`
 instead of upstream's ever-growing `memory["runs"]`, so a session row holds only its state.
 """
 

@@ -1,4 +1,4 @@
-"""Session state as data: JSON checks, the changes a run made, and merging them onto newer state.
+"""Session state as data: the changes a run made, and merging them onto newer state (checks: `json_checks`).
 
 A run loads the state at version N (the *base*), changes its own copy (the *local* state), and
 writes at the end. If someone else wrote version N+1 meanwhile, the run's changes are replayed
@@ -10,13 +10,24 @@ two runs that each cache a post both keep theirs.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sessions_app.workflow.errors import Path, StateConflictError, StateNotSerializableError, format_path
+from sessions_app.workflow.errors import Path, StateConflictError, StateTooDeepError, format_path
+from sessions_app.workflow.json_checks import MAX_DEPTH, check_json
 
-__all__ = ["MISSING", "Op", "Path", "apply", "check_json", "copy_json", "diff", "format_path", "get_at"]
+__all__ = [
+    "MAX_DEPTH",
+    "MISSING",
+    "Op",
+    "Path",
+    "apply",
+    "check_json",
+    "copy_json",
+    "diff",
+    "format_path",
+    "get_at",
+]
 
 
 class _Missing:
@@ -46,73 +57,86 @@ class Op:
     base: Any = field(default=MISSING, compare=False)
 
 
-# Values of these exact types are valid JSON as they are (floats need a check; subclasses take the long way).
-_VALID_AS_IS = frozenset({str, int, bool, type(None)})
 # Values of these exact types are immutable, so copies of a state may share them.
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 
-def check_json(value: Any, path: Path = ()) -> None:
-    """Raise StateNotSerializableError at the first value that would not survive a JSON round trip."""
-    # Plain dicts and lists check their plain items inline: states are mostly strings in containers.
-    kind = type(value)
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str:
-                _check_key(value, key, path)
-            if type(item) not in _VALID_AS_IS:
-                check_json(item, (*path, key))
-        return
-    if kind is list:
-        for index, item in enumerate(value):
-            if type(item) not in _VALID_AS_IS:
-                check_json(item, (*path, index))
-        return
-    _check_other(value, path)
-
-
-def _check_key(container: dict[Any, Any], key: Any, path: Path) -> None:
-    if not isinstance(key, str):
-        raise StateNotSerializableError(
-            (*path, key), container, f"keys must be strings, not {type(key).__name__}"
-        )
-
-
-def _check_other(value: Any, path: Path) -> None:
-    if value is None or isinstance(value, str | bool | int):
-        return
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise StateNotSerializableError(path, value, "NaN and infinity are not valid JSON")
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_key(value, key, path)
-            check_json(item, (*path, key))
-        return
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            check_json(item, (*path, index))
-        return
-    raise StateNotSerializableError(path, value)
-
-
 def copy_json(value: Any) -> Any:
     """Copy the containers of a JSON value; strings and numbers are immutable and shared."""
+    try:
+        return _copy(value)
+    except RecursionError:
+        # Only a value stored before states were limited to MAX_DEPTH nests this deep.
+        return _copy_without_recursion(value)
+
+
+def _copy(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
-        return {key: item if type(item) in _IMMUTABLE else copy_json(item) for key, item in value.items()}
+        return {key: item if type(item) in _IMMUTABLE else _copy(item) for key, item in value.items()}
     if kind is list:
-        return [item if type(item) in _IMMUTABLE else copy_json(item) for item in value]
+        return [item if type(item) in _IMMUTABLE else _copy(item) for item in value]
     if isinstance(value, dict):
-        return {key: copy_json(item) for key, item in value.items()}
+        return {key: _copy(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [copy_json(item) for item in value]
+        return [_copy(item) for item in value]
     return value
 
 
+def _copy_without_recursion(value: Any, limit: int = 100_000) -> Any:
+    if not isinstance(value, dict | list | tuple):
+        return value
+    root: Any = {} if isinstance(value, dict) else []
+    stack = [(value, root, 1)]
+    while stack:
+        source, target, level = stack.pop()
+        if level > limit:  # a circular value never ends
+            raise StateTooDeepError((), value, limit)
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in items:
+            if isinstance(item, dict | list | tuple):
+                child: Any = {} if isinstance(item, dict) else []
+                stack.append((item, child, level + 1))
+                item = child
+            if isinstance(target, dict):
+                target[key] = item
+            else:
+                target.append(item)
+    return root
+
+
 def json_equal(a: Any, b: Any) -> bool:
-    """Compare as JSON values, so True and 1 are different (Python's == says they are equal)."""
+    """Compare as JSON values, so True and 1 are different (Python's == says they are equal).
+
+    Values nested deeper than the interpreter's stack allows (kept from before depth limits) are
+    compared without recursion.
+    """
+    try:
+        return _json_equal(a, b)
+    except RecursionError:
+        return _json_equal_flat(a, b)
+
+
+def _json_equal_flat(a: Any, b: Any) -> bool:
+    pending = [(a, b)]
+    while pending:
+        x, y = pending.pop()
+        if x is y:
+            continue
+        if isinstance(x, dict) and isinstance(y, dict):
+            if x.keys() != y.keys():
+                return False
+            pending.extend((x[key], y[key]) for key in x)
+        elif isinstance(x, list | tuple) and isinstance(y, list | tuple):
+            if len(x) != len(y):
+                return False
+            pending.extend(zip(x, y, strict=True))
+        elif not _json_equal_other(x, y):
+            return False
+    return True
+
+
+def _json_equal(a: Any, b: Any) -> bool:
     if a is b:
         return True
     kind = type(a)
@@ -125,14 +149,14 @@ def json_equal(a: Any, b: Any) -> bool:
             return False
         for key, item in a.items():
             other = b[key]
-            if item is not other and not json_equal(item, other):
+            if item is not other and not _json_equal(item, other):
                 return False
         return True
     if kind is list:
         if len(a) != len(b):
             return False
         for item, other in zip(a, b, strict=True):
-            if item is not other and not json_equal(item, other):
+            if item is not other and not _json_equal(item, other):
                 return False
         return True
     return _json_equal_other(a, b)
@@ -140,9 +164,9 @@ def json_equal(a: Any, b: Any) -> bool:
 
 def _json_equal_other(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(json_equal(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     return a == b and not (isinstance(a, dict | list | tuple) or isinstance(b, dict | list | tuple))

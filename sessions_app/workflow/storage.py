@@ -101,7 +101,11 @@ class Commit:
 
 @runtime_checkable
 class WorkflowStorage(Protocol):
-    """What a workflow needs from its storage; SqliteWorkflowStorage and DjangoWorkflowStorage fit it."""
+    """What a workflow needs from its storage; SqliteWorkflowStorage and DjangoWorkflowStorage fit it.
+
+    A storage may also have `max_depth`, the deepest nesting of containers it stores (the engine
+    refuses deeper states before writing; without it, `state.MAX_DEPTH`).
+    """
 
     def create(self) -> None: ...
 

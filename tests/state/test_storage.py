@@ -425,6 +425,57 @@ def test_nul_in_state_on_postgresql_is_a_clear_error(storage: DjangoWorkflowStor
     assert WorkflowRun.objects.filter(status="failed").count() == 1
 
 
+def test_a_lone_surrogate_in_a_runs_state_is_refused_on_every_database(
+    storage: DjangoWorkflowStorage,
+) -> None:
+    list(Cacher(session_id="s", storage=storage).run(topic="a"))
+    workflow = Cacher(session_id="s", storage=storage)
+    with pytest.raises(
+        StateNotSerializableError, match=r"\['blog_posts'\]\[1\]\['topic'\]: the text holds a lone"
+    ):
+        list(workflow.run(topic="b\ud800c"))
+
+    assert topics() == ["a"]
+    failed = WorkflowRun.objects.get(status="failed")
+    assert "lone surrogate (U+D800)" in failed.error
+    assert "\\ud800" in failed.unsaved_state  # kept, escaped
+
+
+def test_a_run_nesting_deeper_than_the_setting_is_refused(
+    storage: DjangoWorkflowStorage, settings: Any
+) -> None:
+    settings.WFSITE_MAX_STATE_DEPTH = 3
+    assert storage.max_depth == 3
+    workflow = Cacher(session_id="s", storage=storage)
+    workflow.session_state["a"] = {"b": {"c": 1}}
+    workflow.write_to_storage()
+    workflow.session_state["a"] = {"b": {"c": {}}}
+    with pytest.raises(StateNotSerializableError, match="more than 3 levels deep"):
+        workflow.write_to_storage()
+    assert stored_state("s") == {"a": {"b": {"c": 1}}}
+
+
+class Echo(Workflow):
+    def run(self, payload: Any = None) -> Iterator[RunResponse]:
+        self.session_state["ran"] = True
+        yield RunResponse(content="ok")
+
+
+def test_run_inputs_nested_too_deep_are_kept_as_a_note(storage: DjangoWorkflowStorage) -> None:
+    deep: Any = 1
+    for _ in range(900):
+        deep = [deep]
+
+    list(Echo(session_id="s", storage=storage).run(payload={"ok": [1], "deep": deep}))
+
+    inputs = WorkflowRun.objects.get().inputs["kwargs"]["payload"]
+    assert inputs["ok"] == [1]
+    cut = inputs["deep"]
+    for _ in range(61):  # the inputs' own levels: {"args", "kwargs"} > "payload" > "deep" > ...
+        cut = cut[0]
+    assert cut == "(nested deeper than 64 levels; not kept)"
+
+
 def _append_queries(storage: DjangoWorkflowStorage, n: int) -> tuple[int, int]:
     """Store n posts, then count the queries of a commit that appends one, and of a whole run."""
     sid = f"s{n}"

@@ -203,6 +203,65 @@ def test_nul_characters_are_stored_on_sqlite_and_refused_clearly_on_postgresql(m
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("write", "where"),
+    [
+        (lambda s: state_replace(s, {"tone": "a\ud800"}), "session_state['tone']"),
+        (lambda s: state_replace(s, {"k\udfff": 1}), "session_state['k\\udfff']"),
+        (
+            lambda s: state_write_ops(
+                s, [Op("append", ("blog_posts",), [{"topic": "t", "blog_post": "\udc80"}])]
+            ),
+            "session_state['blog_posts'][3]['blog_post']",
+        ),
+        (
+            lambda s: state_write_ops(s, [Op("set", ("cfg", "x\ud83d"), 1)]),
+            "session_state['cfg']['x\\ud83d']",
+        ),
+        (lambda s: state_write_ops(s, [Op("set", ("blog_posts", 0, "topic"), "\ud800")]), "[0]['topic']"),
+    ],
+    ids=["value", "key", "appended", "path", "element"],
+)
+def test_lone_surrogates_are_refused_on_every_database(make_session, write, where: str) -> None:
+    session = make_session({"blog_posts": POSTS})
+
+    with pytest.raises(StateNotSerializableError, match="lone surrogate") as caught:
+        write(session)
+
+    assert where in str(caught.value)
+    session.refresh_from_db()
+    assert state_load(session) == {"blog_posts": POSTS}
+
+
+@pytest.mark.django_db
+def test_nesting_deeper_than_the_setting_is_refused_on_every_write(make_session, settings: Any) -> None:
+    session = make_session({"blog_posts": POSTS})
+    settings.WFSITE_MAX_STATE_DEPTH = 4
+    state_replace(session, {"a": {"b": [{}]}})  # four levels, the state included
+
+    for write in (
+        lambda: state_replace(session, {"a": {"b": [{"c": []}]}}),
+        lambda: state_write_ops(session, [Op("set", ("a", "b", 0, "c"), [])]),
+        lambda: state_write_ops(session, [Op("append", ("xs",), [[[[1]]]])]),
+    ):
+        with pytest.raises(StateNotSerializableError, match="more than 4 levels deep") as caught:
+            write()
+        assert "WFSITE_MAX_STATE_DEPTH" in str(caught.value)
+    session.refresh_from_db()
+    assert state_load(session) == {"a": {"b": [{}]}}
+
+
+@pytest.mark.django_db
+def test_a_state_nested_900_levels_is_refused_without_recursing(make_session) -> None:
+    deep: Any = 1
+    for _ in range(900):
+        deep = {"k": deep}
+    session = make_session({})
+    with pytest.raises(StateNotSerializableError, match="more than 64 levels deep"):
+        state_replace(session, {"deep": deep})
+
+
+@pytest.mark.django_db
 def test_loading_many_sessions_is_one_query(make_session) -> None:
     sessions = [make_session({"xs": [i, i + 1], "n": i}, session_id=f"s{i}") for i in range(5)]
     sessions.append(make_session({"plain": True}, session_id="plain"))

@@ -139,6 +139,52 @@ def test_non_string_keys_are_refused(storage: SqliteWorkflowStorage) -> None:
         workflow.write_to_storage()
 
 
+def nested_dicts(levels: int) -> dict[str, object]:
+    value: dict[str, object] = {"leaf": True}
+    for _ in range(levels - 1):
+        value = {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("levels", [65, 900])
+def test_a_state_nested_too_deep_fails_loudly_and_keeps_the_run(
+    storage: SqliteWorkflowStorage, levels: int
+) -> None:
+    list(Storing(session_id="s", storage=storage, value="2026-01-01").run())
+    before = storage.read("s")
+    workflow = Cacher(session_id="s", storage=storage)
+    workflow.session_state["deep"] = nested_dicts(levels)
+
+    with pytest.raises(StateNotSerializableError, match="more than 64 levels deep"):
+        workflow.write_to_storage()
+
+    assert storage.read("s").session_state == before.session_state
+    with pytest.raises(StateNotSerializableError, match="more than 64 levels deep"):
+        list(workflow.run(topic="t"))
+    failed = storage.get_runs("s")[-1]
+    assert failed.status == "failed"
+    assert "levels deep" in failed.error
+    assert failed.unsaved_state  # summarised, not lost to a RecursionError
+
+
+def test_a_circular_state_fails_loudly(storage: SqliteWorkflowStorage) -> None:
+    workflow = Cacher(session_id="s", storage=storage)
+    workflow.session_state["me"] = workflow.session_state
+    with pytest.raises(StateNotSerializableError, match="levels deep"):
+        list(workflow.run(topic="t"))
+    assert storage.get_runs("s")[-1].status == "failed"
+
+
+def test_a_storage_may_allow_a_different_depth(storage: SqliteWorkflowStorage) -> None:
+    storage.max_depth = 3  # type: ignore[attr-defined]
+    workflow = Cacher(session_id="s", storage=storage)
+    workflow.session_state["a"] = {"b": 1}
+    workflow.write_to_storage()
+    workflow.session_state["a"] = {"b": {"c": {}}}
+    with pytest.raises(StateNotSerializableError, match="more than 3 levels deep"):
+        workflow.write_to_storage()
+
+
 class Clearing(Workflow):
     def run(self, how: str) -> Iterator[RunResponse]:
         if how == "empty":

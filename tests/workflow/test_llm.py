@@ -73,6 +73,21 @@ def test_streams_tokens_with_system_and_user_messages(server: FakeOpenAIServer) 
     assert isinstance(model, Model)
 
 
+def test_lone_surrogates_from_the_server_are_replaced_and_logged(
+    server: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # json.dumps writes "\ud800" as an escape, as a careless server would; the emoji stays a pair.
+    server.script.chunks = ["ok \ud800", " and \udfff end", " 😀"]
+
+    with caplog.at_level("WARNING", logger="wfsite.workflow"):
+        chunks, error = collect(make_model(server.base_url))
+
+    assert error is None
+    assert chunks == ["ok \ufffd", " and \ufffd end", " 😀"]
+    assert "".join(chunks).encode()  # valid UTF-8 now
+    assert "2 lone surrogate(s)" in caplog.text
+
+
 @pytest.mark.parametrize("status", [429, 500, 503])
 def test_retries_transient_statuses_then_succeeds(server: FakeOpenAIServer, status: int) -> None:
     server.script = Script(fail_first=2, fail_status=status)

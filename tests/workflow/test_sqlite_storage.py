@@ -17,6 +17,7 @@ from sessions_app.workflow import (
     StorageBusyError,
     WorkflowSession,
 )
+from tests.upstream import raw_tables as raw
 from tests.upstream import upstream_dbs as up
 from tests.workflow.conftest import Cacher, FakeWriter
 from tests.workflow.seeds import seed_001
@@ -157,6 +158,56 @@ def test_a_file_we_create_is_readable_by_phidata_and_agno(
     assert up.read_session_with_phidata(db_file, TABLE, "ours")["session_data"]["session_name"] == "Mine"
     assert up.read_state_with_agno(db_file, TABLE, "ours") == workflow.session_state
     assert up.list_session_ids_with_phidata(db_file, TABLE) == ["ours"]
+
+
+def test_lone_surrogates_and_big_integers_are_stored_as_upstream_stores_them(
+    storage: SqliteWorkflowStorage, db_file: Path
+) -> None:
+    # Escaped in the JSON text (as phidata's json.dumps writes them), so the file stays valid UTF-8.
+    workflow = Cacher(session_id="odd", storage=storage)
+    workflow.session_state.update(lone="a\ud800b", big=2**70, fine="é ✓")
+    workflow.write_to_storage()
+    list(workflow.run(topic="t\udfff"))
+
+    fresh = SqliteWorkflowStorage(table_name=TABLE, db_file=db_file)
+    assert fresh.read("odd").session_state == workflow.session_state
+    assert up.read_state_with_phidata(db_file, TABLE, "odd") == workflow.session_state
+    with closing(sqlite3.connect(db_file)) as conn:
+        text = conn.execute(f"SELECT session_data FROM {TABLE}").fetchone()[0]
+    assert "\\ud800" in text
+
+
+def test_our_side_table_cannot_collide_with_another_librarys_runs_table(db_file: Path) -> None:
+    up.make_phidata_db(db_file, TABLE, [up.UpstreamSession("s", "wf", None, {})])
+    raw.add_foreign_runs_table(db_file, TABLE)
+    theirs = raw.tables(db_file)[f"{TABLE}_runs"]
+
+    storage = SqliteWorkflowStorage(table_name=TABLE, db_file=db_file)
+    list(Cacher(session_id="s", storage=storage).run(topic="t"))
+
+    assert [run.status for run in storage.get_runs("s")] == ["succeeded"]
+    found = raw.tables(db_file)
+    assert found[f"{TABLE}_runs"] == theirs  # left as it was, row and all
+    with closing(sqlite3.connect(db_file)) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {TABLE}_runs").fetchone() == (1,)
+    assert f"{TABLE}_wfsite_runs" in found
+    assert f"{TABLE}_wfsite_runs_session" in raw.indexes(db_file)
+
+
+def test_a_run_history_under_the_old_name_is_renamed_in_place(db_file: Path) -> None:
+    up.make_phidata_db(db_file, TABLE, [up.UpstreamSession("s", "wf", None, {"k": 1})])
+    old_run = ("7f0e8a8e-3c1a-4b7e-9d2f-0a1b2c3d4e5f", "s", "wf", "succeeded", '{"args": [], "kwargs": {}}')
+    raw.add_old_runs_table(db_file, TABLE, [(*old_run, "old output", None, 0, 1.0, 2.0, 3, 1, None)])
+
+    storage = SqliteWorkflowStorage(table_name=TABLE, db_file=db_file)
+    list(Cacher(session_id="s", storage=storage).run(topic="t"))
+
+    assert [run.output for run in storage.get_runs("s")] == ["old output", "post t"]
+    assert f"{TABLE}_runs" not in raw.tables(db_file)
+    assert f"{TABLE}_runs_session" not in raw.indexes(db_file)
+    assert f"{TABLE}_wfsite_runs_session" in raw.indexes(db_file)
+    # Opening it again (another process, say) finds nothing left to rename.
+    assert len(SqliteWorkflowStorage(table_name=TABLE, db_file=db_file).get_runs("s")) == 2
 
 
 def test_phidata_writes_after_ours_are_not_lost_by_our_next_run(

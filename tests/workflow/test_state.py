@@ -10,7 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessions_app.workflow.errors import StateConflictError, StateNotSerializableError
-from sessions_app.workflow.state import MISSING, Op, apply, check_json, copy_json, diff, get_at, json_equal
+from sessions_app.workflow.state import (
+    MAX_DEPTH,
+    MISSING,
+    Op,
+    apply,
+    check_json,
+    copy_json,
+    diff,
+    get_at,
+    json_equal,
+)
 
 
 def merge(base: dict[str, Any], mine: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +106,43 @@ def test_diff_kinds() -> None:
 def test_check_json_names_the_path(state: dict[str, Any], where: str) -> None:
     with pytest.raises(StateNotSerializableError, match=__import__("re").escape(where)):
         check_json(state)
+
+
+def nested(levels: int, leaf: Any = 1) -> Any:
+    """Return `leaf` inside `levels` dicts (and every other level a list)."""
+    value = leaf
+    for level in range(levels):
+        value = {"k": value} if level % 2 else [value]
+    return value
+
+
+def test_check_json_allows_the_limit_and_refuses_one_level_more() -> None:
+    check_json({"a": nested(MAX_DEPTH - 1)})  # the state is the first level
+    with pytest.raises(StateNotSerializableError, match=f"more than {MAX_DEPTH} levels deep") as caught:
+        check_json({"a": nested(MAX_DEPTH)})
+    assert len(caught.value.path) == MAX_DEPTH
+    assert "…" in str(caught.value)  # a long path is shortened in the message
+    assert "Store deeply nested data flatter" in str(caught.value)
+
+
+def test_check_json_counts_depth_from_where_a_value_sits() -> None:
+    check_json(nested(3), ("a", "b"), max_depth=5)
+    with pytest.raises(StateNotSerializableError):
+        check_json(nested(4), ("a", "b"), max_depth=5)
+
+
+def test_check_json_refuses_a_circular_state_without_recursing_forever() -> None:
+    state: dict[str, Any] = {"a": []}
+    state["a"].append(state)
+    with pytest.raises(StateNotSerializableError, match="levels deep"):
+        check_json(state)
+
+
+def test_check_json_refuses_integers_json_cannot_read_back() -> None:
+    check_json({"n": 2**70, "m": -(10**4299)})
+    for value in (10**4300, -(10**4300), [10**5000]):
+        with pytest.raises(StateNotSerializableError, match="more than 4300 digits"):
+            check_json({"n": value})
 
 
 # -- property: random concurrent edits never lose a write ------------------------------------------

@@ -1,3 +1,5 @@
+"""Import a SQLite file's workflow sessions, reporting each row that cannot be imported in one line."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -6,19 +8,22 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from sessions_app.services.upstream import UpstreamError, session_import_upstream, upstream_rows
+from sessions_app.services.upstream import UpstreamError, row_import, upstream_rows
 
 
 class Command(BaseCommand):
     help = (
-        "Import the sessions of a phidata 2.7.10 or agno 1.x SQLite workflow table (or one this site "
-        "exported). Safe to re-run: unchanged rows change nothing, changed rows update through a "
-        "recorded import change. The file is opened read-only."
+        "Import the sessions of a phidata 2.7.10 or agno 1.x SQLite workflow table, an agno 2.x/3.x "
+        "SqliteDb sessions table (its workflow sessions), or one this site exported. Safe to re-run: "
+        "unchanged rows change nothing, changed rows update through a recorded import change. A row "
+        "that cannot be imported is reported and skipped. The file is opened read-only."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path, help="The SQLite file.")
-        parser.add_argument("--table", required=True, help="The workflow table's name.")
+        parser.add_argument(
+            "--table", required=True, help="The workflow table's name (agno 2.x: agno_sessions)."
+        )
         parser.add_argument(
             "--workflow",
             help="The workflow the sessions belong to here (default: the table's workflow name, else the first registered).",
@@ -27,15 +32,17 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         source: Path = options["file"]
         counts: Counter[str] = Counter()
+        where = f"{source.name} table {options['table']}"
         try:
             for row in upstream_rows(db_file=source, table=options["table"], workflow=options["workflow"]):
-                if isinstance(row, UpstreamError):
+                try:
+                    if isinstance(row, UpstreamError):
+                        raise row
+                    outcome = row_import(row=row, source=where)
+                except UpstreamError as error:
                     counts["skipped"] += 1
-                    self.stderr.write(f"Skipped {row}")
+                    self.stderr.write(f"Skipped {error}")
                     continue
-                outcome = session_import_upstream(
-                    row=row, source=f"{source.name} table {options['table']}", actor=None
-                )
                 counts[outcome] += 1
                 self.stdout.write(f"{outcome}: {row.session_id}")
         except UpstreamError as error:

@@ -135,9 +135,8 @@ def action_page(
         return _confirm(request, path=path, **page)
     form = StateActionForm(request.POST)
     if not form.is_valid():
-        return _confirm(
-            request, path=(), error="The form was incomplete; nothing was changed.", status=400, **page
-        )
+        why = " ".join(form.errors.get("path", [])) or "The form was incomplete."
+        return _confirm(request, path=(), error=f"{why} Nothing was changed.", status=400, **page)
     path = form.cleaned_data["path"]
     try:
         change = _perform(kind, session, form.cleaned_data, version, request.user)
