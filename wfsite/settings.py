@@ -253,3 +253,18 @@ WFSITE_MAX_UPLOAD_BYTES = env_int("WFSITE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 # Changes kept per session: the newest this many stay diffable and restorable; older ones are
 # folded into one baseline (sessions_app/services/history.py).
 WFSITE_HISTORY_KEEP = env_int("WFSITE_HISTORY_KEEP", 1000)
+
+# -- serving (`manage.py serve`, `make run`) ------------------------------------------------------
+# How many web processes `manage.py serve` runs on its one port; 0 (the default): one per core.
+WFSITE_WEB_PROCESSES = env_int("WFSITE_WEB_PROCESSES", 0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend plus a per-process write gate, so concurrent requests queue for
+    # SQLite's write lock instead of sleeping in its busy handler (the backend's docstring says why).
+    DATABASES["default"]["ENGINE"] = "sessions_app.db_backends.sqlite3"
+    # Seconds a write waits for the lock before it fails ("database is locked", a 503 page).
+    _busy_timeout = os.environ.get("WFSITE_SQLITE_BUSY_TIMEOUT", "").strip() or "20"
+    if not re.fullmatch(r"\d+(\.\d+)?", _busy_timeout):
+        raise ImproperlyConfigured(f"WFSITE_SQLITE_BUSY_TIMEOUT must be seconds, not {_busy_timeout!r}")
+    DATABASES["default"]["OPTIONS"]["timeout"] = float(_busy_timeout)
+# A write that finds the database locked past that timeout answers 503 "busy, try again" (templates/503.html).
+MIDDLEWARE += ["sessions_app.middleware.DatabaseBusyMiddleware"]
