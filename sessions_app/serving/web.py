@@ -1,8 +1,8 @@
 """One web process: uvicorn serving the socket `serve` bound, telling `serve` when it is ready.
 
 Run as `python -m sessions_app.serving.web --fd N --ready-fd M`: N is the inherited listening
-socket (several web processes accept from the same one, so the kernel hands each connection
-to whichever is free), M a pipe on which one line is written once uvicorn accepts connections,
+socket (its own, on the port every web process listens on; the kernel spreads connections over
+them), M a pipe on which one line is written once uvicorn accepts connections,
 so `serve` says "Serving ..." only when a visit will be answered.
 """
 

@@ -2,14 +2,15 @@
 
 `make run` migrates and then runs this, so a newcomer gets pages, live event streams and the
 workers that execute runs from one command. serve binds the port itself (a port in use is one
-clear line), starts one web process per core (`WFSITE_WEB_PROCESSES`, `--web-processes`) on that
-socket, and prints "Serving ..." once they answer. A child that dies is restarted with back-off
+clear line), starts one web process per core (`WFSITE_WEB_PROCESSES`, `--web-processes`) on it,
+and prints "Serving ..." once they answer. A child that dies is restarted with back-off
 and a line saying so; only a crash loop stops the site. Ctrl-C or SIGTERM stops every child.
 
-Why N processes on serve's socket rather than `uvicorn --workers N`: serve then owns the port
-across restarts (a restarted web process never finds it taken, and connections wait instead of
-being refused), knows each web process's pid and readiness, and supervises web processes and
-workers with the same restart rules.
+Why N processes on sockets serve binds rather than `uvicorn --workers N`: serve then owns the
+port across restarts (a restarted web process never finds it taken, and connections wait instead
+of being refused), gives each process a socket of its own so the kernel spreads connections
+over them (`serving/listen.py` says why one shared socket does not), knows each web process's
+pid and readiness, and supervises web processes and workers with the same restart rules.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 from argparse import ArgumentTypeError
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -101,25 +103,28 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-access-log", action="store_true", help="Do not log every request")
 
-    def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
+    def handle(self, *args: Any, host: str, port: int, web_processes: int | None, **options: Any) -> None:
+        web_count = web_processes or default_web_processes()
         try:
-            listener = listen(host, port)
+            listeners = listen(host, port, count=web_count)
         except ListenError as error:
             raise CommandError(str(error)) from None
         self.warn_if_no_users()
         # The children open their own connections; serve keeps none open while it waits.
         connections.close_all()
         failure: CrashLoopError | None = None
-        with listener, metrics_directory() as metrics_dir:
+        with ExitStack() as held:
+            for listener in listeners:
+                held.enter_context(listener)
+            metrics_dir = held.enter_context(metrics_directory())
             stop = StopRequests()
-            supervisor = Supervisor(
-                self.children(listener.fileno(), metrics_dir, **options), settings.BASE_DIR, self.say
-            )
+            children = self.children([sock.fileno() for sock in listeners], metrics_dir, **options)
+            supervisor = Supervisor(children, settings.BASE_DIR, self.say)
             supervisor.start()
             try:
                 if supervisor.wait_ready(stop):
-                    url = display_url(host, listener.getsockname()[1])
-                    self.say(f"Serving {url} ({self.describe(supervisor.children)}). Press Ctrl-C to stop.")
+                    url = display_url(host, listeners[0].getsockname()[1])
+                    self.say(f"Serving {url} ({self.describe(children)}). Press Ctrl-C to stop.")
                     supervisor.run(stop)
                 self.say("Stopping (press Ctrl-C again to force)...")
             except CrashLoopError as error:
@@ -150,22 +155,28 @@ class Command(BaseCommand):
 
     def children(
         self,
-        fd: int,
+        fds: list[int],
         metrics_dir: Path,
         *,
-        web_processes: int | None,
         workers_count: int,
         no_worker: bool,
         no_access_log: bool,
         **options: Any,
     ) -> list[Child]:
-        web_count = web_processes or default_web_processes()
-        web = [sys.executable, "-m", "sessions_app.serving.web", "--fd", str(fd)]
-        web += ["--no-access-log"] if no_access_log else []
+        """One web process per listening socket, then the task workers and the reaper."""
+        web = [sys.executable, "-m", "sessions_app.serving.web"] + (
+            ["--no-access-log"] if no_access_log else []
+        )
         web_env = {**os.environ, ENV_NAME: str(metrics_dir)}
         specs = [
-            ChildSpec(numbered("web server", n, web_count), web, web_env, pass_fds=(fd,), reports_ready=True)
-            for n in range(1, web_count + 1)
+            ChildSpec(
+                numbered("web server", n, len(fds)),
+                [*web, "--fd", str(fd)],
+                web_env,
+                pass_fds=(fd,),
+                reports_ready=True,
+            )
+            for n, fd in enumerate(fds, 1)
         ]
         workers = 0 if no_worker else workers_count
         manage_py = str(settings.BASE_DIR / "manage.py")
