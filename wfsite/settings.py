@@ -266,5 +266,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if not re.fullmatch(r"\d+(\.\d+)?", _busy_timeout):
         raise ImproperlyConfigured(f"WFSITE_SQLITE_BUSY_TIMEOUT must be seconds, not {_busy_timeout!r}")
     DATABASES["default"]["OPTIONS"]["timeout"] = float(_busy_timeout)
+    # Sync views run on a few long-lived threads (sessions_app/serving/asgi.py), so each keeps its
+    # connection and SQLite's page cache instead of opening both again for every request.
+    DATABASES["default"]["CONN_MAX_AGE"] = 600
 # A write that finds the database locked past that timeout answers 503 "busy, try again" (templates/503.html).
 MIDDLEWARE += ["sessions_app.middleware.DatabaseBusyMiddleware"]

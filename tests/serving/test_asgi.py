@@ -9,10 +9,12 @@ from typing import Any
 import asgiref.sync
 import pytest
 from django.core.handlers.asgi import ASGIHandler
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from sessions_app.serving.asgi import SyncViewsASGIHandler, view_is_async
+from sessions_app.serving.asgi import VIEW_THREADS, SyncViewsASGIHandler, view_is_async
+from tests.django_fixtures import shared_db  # noqa: F401
 
 seen: dict[str, bool] = {}
 
@@ -22,16 +24,29 @@ def sync_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse("sync")
 
 
+def db_view(request: HttpRequest) -> HttpResponse:
+    connection.ensure_connection()
+    threads.append(threading.current_thread().name)
+    connection_ids.add(id(connection.connection))
+    return HttpResponse("db")
+
+
 async def async_view(request: HttpRequest) -> HttpResponse:
     seen["async view on the loop's thread"] = threading.current_thread() is threading.main_thread()
     return HttpResponse("async")
 
 
-urlpatterns = [path("sync/", sync_view), path("async/", async_view)]
+threads: list[str] = []
+connection_ids: set[int] = set()
+urlpatterns = [path("sync/", sync_view), path("async/", async_view), path("db/", db_view)]
 
 
 def call(app: ASGIHandler, url: str) -> tuple[int, bytes]:
     """Send one GET through the ASGI app on an event loop in this (the main) thread."""
+    return asyncio.run(request(app, url))
+
+
+async def request(app: ASGIHandler, url: str) -> tuple[int, bytes]:
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -58,7 +73,7 @@ def call(app: ASGIHandler, url: str) -> tuple[int, bytes]:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    await app(scope, receive, send)
     status = next(m["status"] for m in sent if m["type"] == "http.response.start")
     return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
@@ -67,6 +82,8 @@ def call(app: ASGIHandler, url: str) -> tuple[int, bytes]:
 def test_urls(settings: Any) -> None:
     settings.ROOT_URLCONF = __name__
     seen.clear()
+    threads.clear()
+    connection_ids.clear()
 
 
 def count_thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -106,3 +123,18 @@ def test_an_async_view_stays_on_the_event_loop() -> None:
 @pytest.mark.usefixtures("test_urls")
 def test_a_page_no_view_matches_is_still_a_404() -> None:
     assert call(SyncViewsASGIHandler(), "/no/such/page/")[0] == 404
+
+
+@pytest.mark.usefixtures("test_urls", "shared_db")
+def test_sync_views_reuse_a_few_threads_and_their_connections() -> None:
+    app = SyncViewsASGIHandler()
+
+    async def many() -> list[tuple[int, bytes]]:
+        # Ten at a time, twice over: more requests than threads, so some wait for one.
+        first = await asyncio.gather(*(request(app, "/db/") for _ in range(10)))
+        return first + list(await asyncio.gather(*(request(app, "/db/") for _ in range(10))))
+
+    assert asyncio.run(many()) == [(200, b"db")] * 20
+    assert all(name.startswith("view-") for name in threads), threads
+    assert len(set(threads)) <= VIEW_THREADS
+    assert len(connection_ids) <= VIEW_THREADS, "each thread keeps its connection"
