@@ -1,14 +1,19 @@
-"""The SQLite backend's write gate: a process's transactions queue in Python for SQLite's write lock."""
+"""The SQLite backend's write gate: transactions queue for SQLite's write lock there, not in SQLite."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from django.db import OperationalError, connection, transaction
 
-from sessions_app.db_backends.sqlite3 import base
+from sessions_app.db_backends.sqlite3 import base, gate
 from sessions_app.models import WorkflowSession
 from tests.django_fixtures import in_threads
 from tests.site_processes import wait_for
@@ -46,7 +51,7 @@ def sqlite_name(transactional_db: None) -> str:
 @pytest.fixture
 def gate_log(sqlite_name: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     log: list[str] = []
-    monkeypatch.setitem(base._gates, sqlite_name, WatchedGate(log))
+    monkeypatch.setitem(gate._gates, sqlite_name, WatchedGate(log))
     return log
 
 
@@ -123,13 +128,13 @@ def test_a_writer_that_waits_past_the_busy_timeout_fails_as_sqlite_would(sqlite_
 
 
 def test_a_rollback_or_a_closed_connection_gives_the_gate_back(sqlite_name: str) -> None:
-    gate = base.write_gate(sqlite_name)
+    the_gate = base.write_gate(sqlite_name)
 
     def rolls_back() -> None:
         try:
             with transaction.atomic():
                 make_session("rolled back")
-                assert gate.locked()
+                assert the_gate.locked()
                 raise RuntimeError("give up")
         except RuntimeError:
             pass
@@ -138,11 +143,70 @@ def test_a_rollback_or_a_closed_connection_gives_the_gate_back(sqlite_name: str)
         atomic = transaction.atomic()
         atomic.__enter__()
         make_session("never committed")
-        assert gate.locked()
+        assert the_gate.locked()
         connection.close()
         connection.in_atomic_block = False
 
     for call in (rolls_back, closes_mid_transaction):
         assert in_threads(call) == [None]
-        assert not gate.locked(), call.__name__
+        assert not the_gate.locked(), call.__name__
     assert not WorkflowSession.objects.exists()
+
+
+@contextmanager
+def held_by_another_process(sqlite_name: str) -> Iterator[None]:
+    """Hold the gate's file lock and SQLite's write lock as another web process in a transaction would."""
+    fd = os.open(sqlite_name + gate.LOCK_SUFFIX, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    other = sqlite3.connect(sqlite_name, timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def test_a_writer_in_another_process_is_waited_for_at_the_gate_not_in_sqlite(sqlite_name: str) -> None:
+    log: list[str] = []
+    the_gate = base.write_gate(sqlite_name)
+
+    def writer() -> None:
+        threading.current_thread().name = "writer"
+        with connection.execute_wrapper(recording_begins(log)), transaction.atomic():
+            make_session("after the other process")
+
+    with held_by_another_process(sqlite_name):
+        thread = threading.Thread(target=in_threads, args=(writer,))
+        thread.start()
+        # It waits for the file lock through the gatekeeper, in the kernel, before asking SQLite.
+        wait_for(lambda: the_gate._asked != 0, timeout=WAIT, what="the writer to wait at the gate")
+        assert log == []
+        log.append("the other process let go")
+    thread.join(WAIT)
+    assert log == ["the other process let go", "writer sent BEGIN IMMEDIATE"]
+    assert WorkflowSession.objects.filter(session_id="after the other process").exists()
+
+
+def test_a_writer_gives_up_after_the_timeout_and_the_late_grab_is_dropped(sqlite_name: str) -> None:
+    the_gate = base.write_gate(sqlite_name)
+    with busy_timeout(0.3), held_by_another_process(sqlite_name):
+        assert in_threads(lambda: make_locked_write("too late")) == [None]
+    # The gatekeeper gets the file lock after the writer has gone, and lets go of it at once.
+    wait_for(lambda: not the_gate._keeper_busy, timeout=WAIT, what="the gatekeeper's late grab")
+    probe = os.open(sqlite_name + gate.LOCK_SUFFIX, os.O_RDWR)
+    try:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if anyone still holds it
+        fcntl.flock(probe, fcntl.LOCK_UN)
+    finally:
+        os.close(probe)
+    with transaction.atomic():
+        make_session("next")
+    assert list(WorkflowSession.objects.values_list("session_id", flat=True)) == ["next"]
+
+
+def make_locked_write(session_id: str) -> None:
+    with pytest.raises(OperationalError, match="database is locked"), transaction.atomic():
+        make_session(session_id)
