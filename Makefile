@@ -20,9 +20,11 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.synced
 
+# `make run PORT=8001` serves another port; WFSITE_WEB_PROCESSES=N sets the web processes (default: one per core).
+PORT ?= 8000
 run: install
 	$(RUN) python manage.py migrate --no-input
-	$(RUN) python manage.py serve
+	$(RUN) python manage.py serve --port $(PORT)
 
 # Your login for the site and /admin/: there is no default account or password.
 user: install

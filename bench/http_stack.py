@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 READY_PATH = "/accounts/login/"
 USERNAME = "bench"
 PASSWORD = "bench-" + os.urandom(8).hex()
-_PIDS = re.compile(r"web server pid (\d+)")
+_PIDS = re.compile(r"web server(?: \d+)? pid (\d+)")
 _CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -40,6 +40,7 @@ class Stack:
     base_url: str
     log_path: Path
     web_pid: int | None = None
+    web_pids: list[int] = field(default_factory=list)
     clients: list[Any] = field(default_factory=list)
 
     def log(self) -> str:
@@ -78,14 +79,17 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
-def start(workdir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None) -> Stack:
-    """Start serve and wait until its login page answers."""
+def start(
+    workdir: Path, *, workers: int = 1, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Stack:
+    """Start serve (with `args` added) and wait until its login page answers."""
     import httpx
 
     port = free_port()
     log_path = workdir / f"serve-{port}.log"
     command = [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port)]
     command += ["--workers-count", str(workers)] if workers else ["--no-worker"]
+    command += args
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=server_env(extra_env), stdout=log, stderr=subprocess.STDOUT
@@ -96,9 +100,11 @@ def start(workdir: Path, *, workers: int = 1, extra_env: dict[str, str] | None =
         if process.poll() is not None:
             raise NotAvailable(f"manage.py serve exited with {process.returncode}: {stack.log()}")
         try:
-            if httpx.get(stack.base_url + READY_PATH, timeout=2).status_code == 200:
-                found = _PIDS.search(stack.log())
-                stack.web_pid = int(found.group(1)) if found else None
+            # serve prints its children's pids once every web process is ready.
+            ready = "Serving " in stack.log()
+            if ready and httpx.get(stack.base_url + READY_PATH, timeout=2).status_code == 200:
+                stack.web_pids = [int(pid) for pid in _PIDS.findall(stack.log())]
+                stack.web_pid = stack.web_pids[0] if stack.web_pids else None
                 return stack
         except httpx.HTTPError:
             pass

@@ -1,4 +1,4 @@
-"""Middleware: a login for every page, a Content-Security-Policy on every response, bodies within limits.
+"""Middleware: a login for every page, a Content-Security-Policy, bodies within limits, a "busy" page.
 
 `SiteLoginRequiredMiddleware` is Django's `LoginRequiredMiddleware`: every view needs a logged-in
 user unless it is marked `@login_not_required` (the login and password-reset pages, the admin's
@@ -15,25 +15,38 @@ is first read. `RequestLimitsMiddleware` reads form bodies first, so the person 
 400) that says which limit. A body with files may be `WFSITE_MAX_UPLOAD_BYTES` larger; one over
 that is refused by its Content-Length before it is parsed. Parsing here is what
 CsrfViewMiddleware would do next anyway, so views keep Django's default upload handlers.
+
+`DatabaseBusyMiddleware` answers a view whose write found the database locked past its busy
+timeout (another process holding SQLite's write lock: a long import, a backup) with a 503 page
+in the site's layout and `Retry-After`, instead of a 500: nothing was written, and trying again
+later works.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import DatabaseError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.deprecation import MiddlewareMixin
 
 from sessions_app.limits import size_text
+from sessions_app.workflow.errors import StorageBusyError
+
+logger = logging.getLogger("wfsite.busy")
 
 CSP_HEADER = "Content-Security-Policy"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _NOTHING = "Nothing was saved."
+# Seconds a person (or program) is told to wait before trying a write again.
+BUSY_RETRY_AFTER_SECONDS = 10
 
 
 class ContentSecurityPolicyMiddleware(MiddlewareMixin):
@@ -96,3 +109,37 @@ def _content_length(request: HttpRequest) -> int:
         return int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return 0
+
+
+def is_database_busy(error: BaseException) -> bool:
+    """Whether `error` means the database stayed locked by another writer past the busy timeout."""
+    if isinstance(error, StorageBusyError):
+        return True
+    # SQLite says "database is locked" (or "database table is locked"), PostgreSQL's lock_timeout
+    # "canceling statement due to lock timeout".
+    return isinstance(error, OperationalError) and any(
+        words in str(error).lower() for words in ("is locked", "lock timeout")
+    )
+
+
+class DatabaseBusyMiddleware(MiddlewareMixin):
+    """Answer a view that found the database locked with a 503 "busy, try again" page and Retry-After."""
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not is_database_busy(exception):
+            return None
+        logger.warning(
+            "%s %s: the database is busy (%s); answered 503", request.method, request.path, exception
+        )
+        context = {"retry_after": BUSY_RETRY_AFTER_SECONDS}
+        htmx = getattr(request, "htmx", False)
+        template = "503.html#busy-message" if htmx else "503.html"
+        try:
+            response = render(request, template, context, status=503)
+        except DatabaseError:
+            # The layout reads the user; if even reads fail, say the same thing in plain text.
+            response = _refuse(
+                503, f"The site is busy: nothing was saved. Try again in {BUSY_RETRY_AFTER_SECONDS} s."
+            )
+        response["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+        return response

@@ -8,13 +8,12 @@ cannot reach another process, so those tests see only what they put in that file
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,6 @@ import pytest
 from tests.django_fixtures import django_db_modify_db_settings  # noqa: F401
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-READY_PATH = "/accounts/login/"
 READY_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 30
 
@@ -83,47 +81,53 @@ class ServeStack:
             pytest.fail(f"manage.py serve did not stop on {signal.Signals(signum).name}:\n{self.log()}")
 
 
-def wait_until_ready(stack: ServeStack) -> None:
+SERVING = re.compile(r"^Serving (http://\S+?)/? \(", re.MULTILINE)
+
+
+def wait_until_ready(process: subprocess.Popen[bytes], log_path: Path) -> str:
+    """Wait for serve's "Serving <url>" line (printed once its web processes answer); return the URL."""
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        if stack.process.poll() is not None:
-            pytest.fail(f"manage.py serve exited with {stack.process.returncode}:\n{stack.log()}")
-        try:
-            with urllib.request.urlopen(stack.url(READY_PATH), timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+        log = log_path.read_text(errors="replace")
+        if found := SERVING.search(log):
+            return found.group(1)
+        if process.poll() is not None:
+            pytest.fail(f"manage.py serve exited with {process.returncode}:\n{log}")
         time.sleep(0.1)
-    stack.stop()
-    pytest.fail(
-        f"manage.py serve did not answer {READY_PATH} within {READY_TIMEOUT_SECONDS}s:\n{stack.log()}"
-    )
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    pytest.fail(f"manage.py serve did not say it was serving within {READY_TIMEOUT_SECONDS}s:\n{log}")
 
 
-def launch_serve(directory: Path, *serve_args: str) -> ServeStack:
-    """Migrate a fresh SQLite file in `directory`, start serve on a free port, wait until it answers."""
+def launch_serve(directory: Path, *serve_args: str, env: Mapping[str, str] | None = None) -> ServeStack:
+    """Migrate a fresh SQLite file in `directory`, start serve on a free port, wait until it serves.
+
+    serve binds the port itself (`--port 0` lets the system pick a free one) and prints the URL
+    once its web processes answer, so the URL is read from that line.
+    """
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{directory / 'db.sqlite3'}",
         # DEBUG so uvicorn serves the static files, as it does for `make run`.
         "DEBUG": "true",
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     run_manage("migrate", "--no-input", env=env)
-    port = free_port()
     log_path = directory / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, str(BASE_DIR / "manage.py"), "serve", "--port", str(port), *serve_args],
+            [sys.executable, str(BASE_DIR / "manage.py"), "serve", "--port", "0", *serve_args],
             cwd=BASE_DIR,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    stack = ServeStack(process=process, base_url=f"http://127.0.0.1:{port}", env=env, log_path=log_path)
-    wait_until_ready(stack)
-    return stack
+    base_url = wait_until_ready(process, log_path)
+    return ServeStack(process=process, base_url=base_url, env=env, log_path=log_path)
 
 
 @pytest.fixture(scope="session")
@@ -131,8 +135,8 @@ def start_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
     """Return a function that starts a `manage.py serve` stack; any left running stop at the end."""
     started: list[ServeStack] = []
 
-    def start(*serve_args: str) -> ServeStack:
-        stack = launch_serve(tmp_path_factory.mktemp("stack"), *serve_args)
+    def start(*serve_args: str, env: Mapping[str, str] | None = None) -> ServeStack:
+        stack = launch_serve(tmp_path_factory.mktemp("stack"), *serve_args, env=env)
         started.append(stack)
         return stack
 

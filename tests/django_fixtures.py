@@ -24,7 +24,7 @@ def django_db_modify_db_settings(
 ) -> None:
     """Put the SQLite test database in a file, so that threads share it."""
     settings = connections["default"].settings_dict
-    if settings["ENGINE"] == "django.db.backends.sqlite3":
+    if connections["default"].vendor == "sqlite":
         settings.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
 
 

@@ -147,8 +147,9 @@ class SiteProcesses:
         self.web.send_signal(signum)
         self.web.wait(15)
 
-    def start_workers(self, count: int = 1, **env: str) -> None:
-        command = [sys.executable, str(BASE_DIR / "manage.py"), "db_worker", "--no-reload"]
+    def start_workers(self, count: int = 1, *, command_name: str = "db_worker", **env: str) -> None:
+        """Start `count` workers (`db_worker`, or `task_worker`, which takes the same options)."""
+        command = [sys.executable, str(BASE_DIR / "manage.py"), command_name, "--no-reload"]
         command += ["--no-startup-delay", "--interval", "0.1", "--skip-checks"]
         for _ in range(count):
             self.workers.append(self._spawn("worker", command, {**self.env, **env}))

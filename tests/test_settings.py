@@ -52,7 +52,8 @@ def read(**env: str) -> dict[str, object]:
 
 def test_defaults_to_a_sqlite_file_in_the_project_in_wal_mode(tmp_path: Path) -> None:
     out = read(DATABASE_URL=f"sqlite:///{tmp_path}/site.sqlite3")
-    assert out["engine"] == "django.db.backends.sqlite3"
+    # Django's SQLite backend with the write gate (sessions_app/db_backends/sqlite3).
+    assert out["engine"] == "sessions_app.db_backends.sqlite3"
     assert out["name"] == f"{tmp_path}/site.sqlite3"
     assert out["journal"] == "wal"
     assert out["busy"] == 20000
@@ -65,6 +66,16 @@ def test_defaults_to_a_sqlite_file_in_the_project_in_wal_mode(tmp_path: Path) ->
         check=True,
     )
     assert default.stdout.strip() == str(ROOT / "db.sqlite3")
+
+
+def test_the_sqlite_busy_timeout_is_a_setting(tmp_path: Path) -> None:
+    out = read(DATABASE_URL=f"sqlite:///{tmp_path}/site.sqlite3", WFSITE_SQLITE_BUSY_TIMEOUT="0.5")
+    assert out["busy"] == 500
+    done = settings_under(
+        DATABASE_URL=f"sqlite:///{tmp_path}/site.sqlite3", WFSITE_SQLITE_BUSY_TIMEOUT="soon"
+    )
+    assert done.returncode != 0
+    assert "WFSITE_SQLITE_BUSY_TIMEOUT must be seconds, not 'soon'" in done.stderr
 
 
 def test_absolute_sqlite_url(tmp_path: Path) -> None:

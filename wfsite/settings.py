@@ -370,3 +370,21 @@ WFSITE_PRUNE_INTERVAL = env_int("WFSITE_PRUNE_INTERVAL", 3600)
 WFSITE_MAX_STATE_DEPTH = env_int("WFSITE_MAX_STATE_DEPTH", 64)
 if not 1 <= WFSITE_MAX_STATE_DEPTH <= 200:
     raise ImproperlyConfigured(f"WFSITE_MAX_STATE_DEPTH must be 1 to 200, not {WFSITE_MAX_STATE_DEPTH}")
+
+# -- serving (`manage.py serve`, `make run`) ------------------------------------------------------
+# How many web processes `manage.py serve` runs on its one port; 0 (the default): one per core.
+WFSITE_WEB_PROCESSES = env_int("WFSITE_WEB_PROCESSES", 0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend plus a per-process write gate, so concurrent requests queue for
+    # SQLite's write lock instead of sleeping in its busy handler (the backend's docstring says why).
+    DATABASES["default"]["ENGINE"] = "sessions_app.db_backends.sqlite3"
+    # Seconds a write waits for the lock before it fails ("database is locked", a 503 page).
+    _busy_timeout = os.environ.get("WFSITE_SQLITE_BUSY_TIMEOUT", "").strip() or "20"
+    if not re.fullmatch(r"\d+(\.\d+)?", _busy_timeout):
+        raise ImproperlyConfigured(f"WFSITE_SQLITE_BUSY_TIMEOUT must be seconds, not {_busy_timeout!r}")
+    DATABASES["default"]["OPTIONS"]["timeout"] = float(_busy_timeout)
+    # Sync views run on a few long-lived threads (sessions_app/serving/asgi.py), so each keeps its
+    # connection and SQLite's page cache instead of opening both again for every request.
+    DATABASES["default"]["CONN_MAX_AGE"] = 600
+# A write that finds the database locked past that timeout answers 503 "busy, try again" (templates/503.html).
+MIDDLEWARE += ["sessions_app.middleware.DatabaseBusyMiddleware"]

@@ -7,6 +7,7 @@ making the same result, or queues a new run for a worker (`services.run_worker` 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from sessions_app.models import RunEvent, WorkflowRun, WorkflowSession
@@ -30,6 +32,7 @@ from sessions_app.services.run_inputs import run_inputs_clean
 from sessions_app.state.cache_stats import cache_stats_hit, cache_stats_start
 from sessions_app.state.runs import CREDIT_FIELDS, run_credit
 from sessions_app.tasks import run_execute_task
+from sessions_app.workflow import Workflow
 
 __all__ = ["run_delete", "run_reap_if_stale", "run_start", "runs_reap_stale"]
 
@@ -38,7 +41,6 @@ logger = logging.getLogger("wfsite.runs")
 Status = WorkflowRun.Status
 
 
-@transaction.atomic
 def run_start(
     *,
     session: WorkflowSession,
@@ -54,6 +56,12 @@ def run_start(
     Raises PermissionDenied unless `user` has the runner role (None is the system), ValidationError
     for bad inputs and RunRateLimitedError when `user` has started as many runs as
     WFSITE_RUN_RATE_LIMIT allows (joining a run in flight is always allowed).
+
+    The cached answer is looked up before the write transaction, because on SQLite that
+    transaction holds the whole database's write lock: a cache hit, which only adds to the run
+    history, then holds it for its few writes, and POSTs from several web processes stop queueing
+    behind each other's reads. Each part is atomic on its own; a miss looks again under the
+    session's lock, so it still joins or starts exactly one run.
     """
     actor_require(user, CAN_RUN)
     try:
@@ -63,37 +71,86 @@ def run_start(
     cleaned = run_inputs_check(
         workflow_class=workflow_class, inputs=run_inputs_clean(workflow_class=workflow_class, inputs=inputs)
     )
-    # Two starts on one session queue here, so the second sees the first's run or cached result.
-    locked = WorkflowSession.objects.select_for_update().get(pk=session.pk)
     now = now or timezone.now()
     started_by = user if user is not None and user.is_authenticated else None
+    start = _Start(workflow_class, cleaned, started_by, accept_stale, now)
+    # The caller's session (just read, for a page) is current enough for a hit; a miss reads it again.
     answer = run_cached_answer(
-        session=locked, workflow_class=workflow_class, inputs=cleaned, accept_stale=accept_stale
+        session=session, workflow_class=workflow_class, inputs=cleaned, accept_stale=accept_stale
     )
-    key = cache_flight_key(workflow_class=workflow_class, inputs=cleaned)
+    run = _run_answer(session, start, answer) if answer is not None else _run_queue_or_join(session, start)
+    session.refresh_from_db(fields=["run_count", "last_run_status"])
+    run_transition_log(run, "", note="answered from the cache" if run.cache_hit else "")
+    return run
+
+
+@dataclass(frozen=True)
+class _Start:
+    """What one request to start a run asks for."""
+
+    workflow_class: type[Workflow]
+    inputs: dict[str, Any]
+    user: Any
+    accept_stale: bool
+    now: datetime
+
+    @property
+    def flight_key(self) -> str:
+        return cache_flight_key(workflow_class=self.workflow_class, inputs=self.inputs)
+
+
+@transaction.atomic
+def _run_answer(session: WorkflowSession, start: _Start, answer: CachedAnswer) -> WorkflowRun:
+    """Record a run answered from the cache: the rate check and the writes, nothing else."""
+    run_rate_check(user=start.user, now=start.now)
+    run = _run_from_cache(
+        session=session,
+        inputs=start.inputs,
+        key=start.flight_key,
+        answer=answer,
+        user=start.user,
+        now=start.now,
+    )
+    # Last, so that on PostgreSQL the session's row is locked only until the commit right after.
+    WorkflowSession.objects.filter(pk=session.pk).update(
+        run_count=F("run_count") + 1, last_run_status=run.status
+    )
+    return run
+
+
+@transaction.atomic
+def _run_queue_or_join(session: WorkflowSession, start: _Start) -> WorkflowRun:
+    """Under the session's lock: answer from the cache after all, join the run in flight, or queue one."""
+    # Two starts on one session queue here, so the second sees the first's run or cached result.
+    locked = WorkflowSession.objects.select_for_update().get(pk=session.pk)
+    answer = run_cached_answer(
+        session=locked,
+        workflow_class=start.workflow_class,
+        inputs=start.inputs,
+        accept_stale=start.accept_stale,
+    )
+    key = start.flight_key
     if answer is None and key and (joined := _run_in_flight(session=locked, key=key)) is not None:
         return joined
-    run_rate_check(user=started_by, now=now)
+    run_rate_check(user=start.user, now=start.now)
     if answer is not None:
         run = _run_from_cache(
-            session=locked, inputs=cleaned, key=key, answer=answer, user=started_by, now=now
+            session=locked, inputs=start.inputs, key=key, answer=answer, user=start.user, now=start.now
         )
     else:
         run = WorkflowRun.objects.create(
             session=locked,
             workflow=locked.workflow,
-            inputs=cleaned,
+            inputs=start.inputs,
             flight_key=key,
-            accept_stale=accept_stale,
-            started_by=started_by,
-            created_at=now,
+            accept_stale=start.accept_stale,
+            started_by=start.user,
+            created_at=start.now,
         )
         transaction.on_commit(lambda: _run_enqueue(run))
     locked.run_count += 1
     locked.last_run_status = run.status
     locked.save(update_fields=["run_count", "last_run_status"])
-    session.run_count, session.last_run_status = locked.run_count, locked.last_run_status
-    run_transition_log(run, "", note="answered from the cache" if run.cache_hit else "")
     return run
 
 

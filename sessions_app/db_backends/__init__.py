@@ -1,0 +1,1 @@
+"""Database backends of the project's own: Django's, changed where the site's load needs it."""
