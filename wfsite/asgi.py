@@ -1,4 +1,4 @@
-"""ASGI entry point; uvicorn serves this so event streams do not hold a thread each."""
+"""ASGI entry point; uvicorn serves this so event streams do not hold a thread each (see StreamRequests)."""
 
 from __future__ import annotations
 
@@ -8,4 +8,8 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wfsite.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from sessions_app.live.asgi import StreamRequests  # noqa: E402 -- needs the apps loaded above
+
+application = StreamRequests(django_application)

@@ -4,7 +4,10 @@ Message format (every text HTML-escaped; all swaps are `<hx-partial>` blocks, so
 that holds the connection never changes):
 
 - one message per `RunEvent` row, `id: <seq>`:
-  - `RunResponse` (token chunks): a `<span>` appended to `#run-text`;
+  - `RunResponse` (token chunks): the post so far as rendered Markdown, without re-sending it:
+    the top-level blocks that this chunk completed are appended to `#run-blocks`, and the last,
+    still open block replaces `#run-tail` (`markdown.post_split`; the run page renders the same
+    split, so a reload resumes from the page's last seq);
   - `WorkflowCompleted`: the rendered post, swapped into `#run-post`;
   - anything else (research steps, `RunFailed`...): an `<li>` appended to `#run-steps`;
 - a message without an id whenever the run's status changes: the badge, into `#run-status`;
@@ -14,7 +17,11 @@ that holds the connection never changes):
 - `: keepalive` comments while nothing happens, so proxies keep the connection open.
 
 A reconnect sends `Last-Event-ID` (or the page passes `?last_event_id=` for what it rendered
-itself); the stream then starts after that seq, so nothing is shown twice or missed.
+itself); the stream then starts after that seq, so nothing is shown twice or missed. Messages
+that arrive together are sent in one write.
+
+A stream gives its request's database connection back before it starts waiting: the run's
+feed reads for it, so a thousand streams do not hold a thousand connections.
 """
 
 from __future__ import annotations
@@ -24,12 +31,14 @@ from collections.abc import AsyncIterator
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
 from sessions_app.live.feeds import watch
+from sessions_app.markdown import post_split, render_blocks, render_markdown
 from sessions_app.models import RunEvent, WorkflowRun
 from sessions_app.roles import CAN_VIEW
 from sessions_app.selectors.run_view import run_context, step_from_event
@@ -58,6 +67,8 @@ async def run_events(request: HttpRequest, run_id: UUID) -> HttpResponse:
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
+    # The feed reads for the stream from here on; this request's connection goes back to the pool.
+    await sync_to_async(close_old_connections)()
     return response
 
 
@@ -78,28 +89,59 @@ def sse_message(data: str = "", *, event: str | None = None, seq: int | None = N
     return "\n".join(fields) + "\n\n"
 
 
+def partial(target: str, swap: str, html: str) -> str:
+    """Return an `<hx-partial>` that swaps `html` (already safe) into `target`."""
+    return format_html('<hx-partial hx-target="{}" hx-swap="{}">{}</hx-partial>', target, swap, html)
+
+
+class RunMessages:
+    """Render a run's events as messages, in order, keeping the post's blocks seen so far."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.complete: list[str] = []
+
+    def event(self, event: RunEvent) -> str:
+        """Return the message for the run's next event."""
+        if event.event == CHUNK_EVENT:
+            return sse_message(self.chunk(event.content), seq=event.seq)
+        return event_message(event)
+
+    def status(self, run: WorkflowRun) -> str:
+        return status_message(run)
+
+    def final(self, run: WorkflowRun) -> str:
+        return final_messages(run)
+
+    def chunk(self, content: str) -> str:
+        """Return the partials that bring the page from the post before `content` to after it."""
+        self.text += content
+        complete, tail = post_split(self.text)
+        done = len(self.complete)
+        if complete[:done] == self.complete:
+            fresh = complete[done:]
+            html = partial("#run-blocks", "beforeend", render_blocks(fresh)) if fresh else ""
+        else:  # a block thought complete changed after all: send them all once
+            html = partial("#run-blocks", "innerHTML", render_blocks(complete))
+        self.complete = complete
+        return html + partial("#run-tail", "innerHTML", render_markdown(tail))
+
+
 def event_message(event: RunEvent) -> str:
-    """Return the message that shows one event on the run page."""
-    if event.event == CHUNK_EVENT:
-        html = format_html(
-            '<hx-partial hx-target="#run-text" hx-swap="beforeend"><span>{}</span></hx-partial>',
-            event.content,
-        )
-    elif event.event == COMPLETED_EVENT:
+    """Return the message that shows one event other than a chunk on the run page."""
+    if event.event == COMPLETED_EVENT:
         post = render_to_string(f"{RUN_PAGE}#final-post", {"final": event.content})
-        html = format_html('<hx-partial hx-target="#run-post" hx-swap="innerHTML">{}</hx-partial>', post)
+        html = partial("#run-post", "innerHTML", post)
     else:
         step = render_to_string(f"{RUN_PAGE}#step", {"step": step_from_event(event)})
-        html = format_html('<hx-partial hx-target="#run-steps" hx-swap="beforeend">{}</hx-partial>', step)
+        html = partial("#run-steps", "beforeend", step)
     return sse_message(html, seq=event.seq)
 
 
 def status_message(run: WorkflowRun) -> str:
     """Return the message that updates the status badge."""
     status = render_to_string(f"{RUN_PAGE}#status", {"run": run})
-    return sse_message(
-        format_html('<hx-partial hx-target="#run-status" hx-swap="innerHTML">{}</hx-partial>', status)
-    )
+    return sse_message(partial("#run-status", "innerHTML", status))
 
 
 def final_messages(run: WorkflowRun) -> str:
@@ -121,7 +163,7 @@ async def event_stream(run: WorkflowRun, *, after_seq: int) -> AsyncIterator[str
     this stream only waits for what it has not sent yet. A feed that fails (the database went
     away) ends the stream, and the browser reconnects from its Last-Event-ID.
     """
-    async with watch(run, event_message) as feed:
+    async with watch(run, RunMessages) as feed:
         seen, shown_status = 0, None  # the feed's first poll makes generation 1
         while True:
             update = await feed.next(seen=seen, after_seq=after_seq, timeout=HEARTBEAT_SECONDS)
@@ -130,13 +172,15 @@ async def event_stream(run: WorkflowRun, *, after_seq: int) -> AsyncIterator[str
                     return
                 yield ": keepalive\n\n"
                 continue
-            seen = update.generation
-            for seq, message in update.messages:
-                yield message
-                after_seq = seq
-            if update.run.status != shown_status:
-                shown_status = update.run.status
-                yield status_message(update.run)
-            if update.finished:
-                yield await sync_to_async(final_messages)(update.run)
+            seen, out = update.generation, [message for _, message in update.messages]
+            after_seq = update.messages[-1][0] if update.messages else after_seq
+            if update.status != shown_status:
+                shown_status = update.status
+                out.append(update.status)
+            if update.final is not None:
+                yield "".join(out) + update.final
                 return
+            if out:
+                yield "".join(out)
+            elif feed.task is not None and feed.task.done():
+                return  # the feed failed; the browser reconnects

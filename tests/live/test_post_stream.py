@@ -1,0 +1,106 @@
+"""The post renders as it streams: each chunk's message brings the page to the post so far, rendered."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from sessions_app.markdown import post_split, render_blocks, render_markdown
+from sessions_app.models import RunEvent
+from sessions_app.views.events import RunMessages
+from sessions_app.workflow.offline_model import compose_post
+
+PARTIAL = re.compile(r'<hx-partial hx-target="([^"]+)" hx-swap="([^"]+)">(.*?)</hx-partial>', re.S)
+DATA = re.compile(r"^data: ?(.*)$", re.M)
+
+
+def chunks(text: str, seed: int) -> list[str]:
+    """Cut `text` at random places, as a model's stream would (mid-word, mid-line, mid-marker)."""
+    rng, cuts, at = random.Random(seed), [], 0
+    while at < len(text):
+        size = rng.randint(1, 40)
+        cuts.append(text[at : at + size])
+        at += size
+    return cuts
+
+
+def page_for(text: str) -> dict[str, str]:
+    """What the run page shows for the text so far (the template renders these two filters)."""
+    complete, tail = post_split(text)
+    return {"#run-blocks": render_blocks(complete), "#run-tail": render_markdown(tail)}
+
+
+def apply(page: dict[str, str], message: str, swaps: list[tuple[str, str]]) -> None:
+    """Apply one SSE message's partials to the page the way htmx swaps them."""
+    data = "\n".join(DATA.findall(message))
+    for target, swap, html in PARTIAL.findall(data):
+        swaps.append((target, swap))
+        page[target] = page[target] + html if swap == "beforeend" else html
+
+
+def messages_for(pieces: list[str]) -> list[str]:
+    renderer = RunMessages()
+    return [
+        renderer.event(RunEvent(seq=seq, event="RunResponse", content=piece))
+        for seq, piece in enumerate(pieces, 1)
+    ]
+
+
+def test_each_chunk_shows_the_post_so_far_rendered_sending_each_complete_block_once() -> None:
+    post = compose_post("Streaming Markdown")
+    pieces = chunks(post, seed=1)
+    page, swaps, text = page_for(""), [], ""
+
+    for piece, message in zip(pieces, messages_for(pieces), strict=True):
+        text += piece
+        apply(page, message, swaps)
+        assert page == page_for(text)
+
+    assert page["#run-blocks"] + page["#run-tail"] == render_markdown(post)
+    assert ("#run-blocks", "innerHTML") not in swaps  # never re-sent the complete blocks
+    appended = sum(1 for swap in swaps if swap == ("#run-blocks", "beforeend"))
+    assert appended <= len(post_split(post)[0])
+    assert "<h2>" in page["#run-blocks"]
+    assert "<li>" in page["#run-blocks"]
+
+
+def test_a_message_carries_only_the_new_blocks_and_the_open_one() -> None:
+    post = compose_post("Small messages")
+    pieces = chunks(post, seed=2)
+    biggest = max(len(message) for message in messages_for(pieces))
+
+    # The whole post is about 3,700 characters; no chunk's message comes near re-sending it.
+    assert biggest < len(render_markdown(post)) / 3
+
+
+def test_a_page_rendered_mid_stream_resumes_to_the_same_post() -> None:
+    post = compose_post("Reload mid-stream")
+    pieces = chunks(post, seed=3)
+    messages = messages_for(pieces)
+    for reload_at in (1, len(pieces) // 3, len(pieces) // 2, len(pieces) - 1):
+        page, swaps = page_for("".join(pieces[:reload_at])), []
+        for message in messages[reload_at:]:  # the stream resumes after the page's last seq
+            apply(page, message, swaps)
+        assert page == page_for(post), f"reloaded after chunk {reload_at}"
+
+
+def test_a_block_that_changes_after_it_looked_complete_is_replaced_whole() -> None:
+    renderer = RunMessages()
+    renderer.event(RunEvent(seq=1, event="RunResponse", content="Intro\n\n# Head\n\nbody"))
+    # Pretend the blocks seen so far were different: the next chunk replaces them all, once.
+    renderer.complete = ["Something else\n\n"]
+    message = renderer.event(RunEvent(seq=2, event="RunResponse", content=" more"))
+    data = "\n".join(DATA.findall(message))
+
+    assert '<hx-partial hx-target="#run-blocks" hx-swap="innerHTML"><p>Intro</p>\n<h1>Head</h1>\n' in data
+    assert '<hx-partial hx-target="#run-tail" hx-swap="innerHTML"><p>body more</p>' in data
+
+
+def test_streamed_markdown_is_sanitised() -> None:
+    pieces = ["# <script>alert(1)</script>\n\n", "[x](javascript:alert(1)) <img src=x onerror=alert(1)>"]
+    text = "".join(messages_for(pieces))
+
+    assert "<script" not in text
+    assert "<img" not in text
+    assert "href=" not in text  # the javascript: link stays text
+    assert "&lt;script&gt;" in text
