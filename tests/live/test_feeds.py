@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connection
 from django.db.backends.signals import connection_created
 from django.utils import timezone
@@ -85,3 +86,36 @@ def test_the_reader_gives_a_postgresql_connection_back_after_each_poll(
 
     # Kept on SQLite (a file handle on a long-lived thread), given back to the pool elsewhere.
     assert closed == ([] if connection.vendor == "sqlite" else [connection.vendor])
+
+
+def add_event(run: WorkflowRun, seq: int) -> None:
+    RunEvent.objects.create(run=run, seq=seq, event="RunResponse", content=f"chunk {seq} ")
+
+
+def test_postgresql_wakes_the_feed_at_once_and_sqlite_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    listens = connection.vendor == "postgresql"
+    # Listening, the feed's own timer is far too slow to explain a prompt delivery.
+    monkeypatch.setattr(feeds, "POLL_SECONDS", 30.0 if listens else 0.05)
+    monkeypatch.setattr(feeds, "FALLBACK_SECONDS", 30.0)
+    run = running_run()
+
+    async def main() -> tuple[float, bool, list[int]]:
+        async with feeds.watch(run, RunMessages) as feed:
+            first = await feed.next(seen=0, after_seq=0, timeout=10)
+            assert first is not None
+            for _ in range(100):  # the listener connects on its own task
+                if feed.woken is not None and feed.woken.listening == listens:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # the poll that connecting triggered is over
+            began = time.monotonic()
+            await sync_to_async(add_event)(run, 1)
+            update = await feed.next(seen=feed.generation, after_seq=0, timeout=10)
+            assert update is not None
+            return time.monotonic() - began, feed.woken.listening, [seq for seq, _ in update.messages]
+
+    elapsed, listening, seqs = async_to_sync(main)()
+
+    assert listening == listens
+    assert seqs == [1]
+    assert elapsed < 5

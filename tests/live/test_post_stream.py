@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import random
-import re
 
-from sessions_app.markdown import post_split, render_blocks, render_markdown
+from sessions_app.markdown import post_split, render_markdown
 from sessions_app.models import RunEvent
 from sessions_app.views.events import RunMessages
 from sessions_app.workflow.offline_model import compose_post
-
-PARTIAL = re.compile(r'<hx-partial hx-target="([^"]+)" hx-swap="([^"]+)">(.*?)</hx-partial>', re.S)
-DATA = re.compile(r"^data: ?(.*)$", re.M)
+from tests.live.stream_page import apply, message_data, page_for
 
 
 def chunks(text: str, seed: int) -> list[str]:
@@ -22,20 +19,6 @@ def chunks(text: str, seed: int) -> list[str]:
         cuts.append(text[at : at + size])
         at += size
     return cuts
-
-
-def page_for(text: str) -> dict[str, str]:
-    """What the run page shows for the text so far (the template renders these two filters)."""
-    complete, tail = post_split(text)
-    return {"#run-blocks": render_blocks(complete), "#run-tail": render_markdown(tail)}
-
-
-def apply(page: dict[str, str], message: str, swaps: list[tuple[str, str]]) -> None:
-    """Apply one SSE message's partials to the page the way htmx swaps them."""
-    data = "\n".join(DATA.findall(message))
-    for target, swap, html in PARTIAL.findall(data):
-        swaps.append((target, swap))
-        page[target] = page[target] + html if swap == "beforeend" else html
 
 
 def messages_for(pieces: list[str]) -> list[str]:
@@ -53,7 +36,7 @@ def test_each_chunk_shows_the_post_so_far_rendered_sending_each_complete_block_o
 
     for piece, message in zip(pieces, messages_for(pieces), strict=True):
         text += piece
-        apply(page, message, swaps)
+        apply(page, message_data(message), swaps)
         assert page == page_for(text)
 
     assert page["#run-blocks"] + page["#run-tail"] == render_markdown(post)
@@ -80,7 +63,7 @@ def test_a_page_rendered_mid_stream_resumes_to_the_same_post() -> None:
     for reload_at in (1, len(pieces) // 3, len(pieces) // 2, len(pieces) - 1):
         page, swaps = page_for("".join(pieces[:reload_at])), []
         for message in messages[reload_at:]:  # the stream resumes after the page's last seq
-            apply(page, message, swaps)
+            apply(page, message_data(message), swaps)
         assert page == page_for(post), f"reloaded after chunk {reload_at}"
 
 
@@ -90,7 +73,7 @@ def test_a_block_that_changes_after_it_looked_complete_is_replaced_whole() -> No
     # Pretend the blocks seen so far were different: the next chunk replaces them all, once.
     renderer.complete = ["Something else\n\n"]
     message = renderer.event(RunEvent(seq=2, event="RunResponse", content=" more"))
-    data = "\n".join(DATA.findall(message))
+    data = message_data(message)
 
     assert '<hx-partial hx-target="#run-blocks" hx-swap="innerHTML"><p>Intro</p>\n<h1>Head</h1>\n' in data
     assert '<hx-partial hx-target="#run-tail" hx-swap="innerHTML"><p>body more</p>' in data
