@@ -20,6 +20,7 @@ two cores than the server does.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import statistics
 import time
@@ -56,7 +57,10 @@ class Round:
 
 
 def run(ctx: Context) -> Section:
-    runs, clients, rounds = ctx.sizes.w6_runs, ctx.sizes.w6_clients, ctx.sizes.w6_rounds
+    runs = ctx.sizes.w6_runs
+    # BENCH_W6_CLIENTS / BENCH_W6_ROUNDS change the load, e.g. to compare with a site that cannot take 1,000.
+    clients = int(os.environ.get("BENCH_W6_CLIENTS") or ctx.sizes.w6_clients)
+    rounds = int(os.environ.get("BENCH_W6_ROUNDS") or ctx.sizes.w6_rounds)
     section = Section(
         key="W6",
         title=f"W6 streaming: {clients} clients reading the events of {runs} running runs ({rounds} rounds)",

@@ -29,7 +29,7 @@ from uuid import UUID
 
 from django.db import close_old_connections, connection
 
-from sessions_app.live import notify
+from sessions_app.live import memory, notify
 from sessions_app.models import RunEvent, WorkflowRun
 from sessions_app.selectors.runs import events_since
 from sessions_app.services.runs import run_reap_if_stale
@@ -187,6 +187,8 @@ class RunFeed:
     def _leave(self, key: tuple[int, UUID]) -> None:
         if _feeds.get(key) is self:
             del _feeds[key]
+            if not _feeds:  # the last live stream of this process has gone
+                memory.give_back_when_idle(lambda: not _feeds)
 
 
 def release_connection() -> None:

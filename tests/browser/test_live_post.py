@@ -56,11 +56,12 @@ def headings(page: Page, selector: str) -> list[str]:
 
 def test_the_post_renders_as_it_streams_and_a_reload_resumes_without_repeats(logged_in_page: Page) -> None:
     page = logged_in_page
-    start_run(page, f"live-post-{secrets.token_hex(3)}", f"Rendered streaming {secrets.token_hex(3)}")
+    topic = f"Rendered streaming {secrets.token_hex(3)}"
+    start_run(page, f"live-post-{secrets.token_hex(3)}", topic)
 
     # Headings appear rendered while the run is still running, the title first.
     page.wait_for_function(RENDERED_WHILE_RUNNING, arg=["h2"], timeout=RUN_TIMEOUT)
-    assert headings(page, "#run-text h1")[0].startswith("What Everyone Should Know About")
+    assert topic in headings(page, "#run-text h1")[0]
 
     # Reload mid-stream: the page renders the same blocks itself, then the stream resumes after them.
     page.reload()
