@@ -6,11 +6,14 @@ when the run ends: a thousand watchers would hold a thousand idle threads, and a
 database connections opened one per thread. `StreamRequests` puts the requests of
 `/runs/<id>/events/` in one `ThreadSensitiveContext` whose executor is a single thread shared by
 all of them, so they cost no thread of their own. Their sync work is short (a few queries
-before the stream starts), and the feeds read the database on a thread of their own.
+before the stream starts), and the feeds read the database on a thread of their own. There are
+STREAM_THREADS such threads, taken in turn, so that one request's database round trips do not
+hold up every other stream's start.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +25,14 @@ Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
 STREAM_PATH = re.compile(r"/runs/[^/]+/events/$")
-_STREAM_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wfsite-streams")
+STREAM_THREADS = 4
+# Each executor runs one call at a time on one thread, as a ThreadSensitiveContext requires.
+_STREAM_THREADS = itertools.cycle(
+    [
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"wfsite-streams-{n}")
+        for n in range(STREAM_THREADS)
+    ]
+)
 
 
 def is_stream(scope: Scope) -> bool:
@@ -40,5 +50,5 @@ class StreamRequests:
         if not is_stream(scope):
             await self.app(scope, receive, send)
             return
-        async with ThreadSensitiveContext(executor=_STREAM_THREAD):
+        async with ThreadSensitiveContext(executor=next(_STREAM_THREADS)):
             await self.app(scope, receive, send)

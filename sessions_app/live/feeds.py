@@ -7,8 +7,8 @@ watchers, each through a future of its own. It stops when its last watcher leave
 ended and every event has been read.
 
 Connections: every feed of the process reads on one thread (`_READER`), so together they use at
-most one database connection, borrowed for a poll and given back after it (to psycopg's pool on
-PostgreSQL); a stream holds none while it waits (see `views.events`). On PostgreSQL a feed also
+most one database connection, kept while any feed runs and given back (to psycopg's pool on
+PostgreSQL) when the last one stops; a stream holds none while it waits (see `views.events`). On PostgreSQL a feed also
 listens (`live.notify`): a run's new events and status wake it at once, and it polls only as a
 fallback, slowly, in case a notification was lost.
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
 from sessions_app.live import memory, notify
 from sessions_app.models import RunEvent, WorkflowRun
@@ -137,15 +137,16 @@ class RunFeed:
                 if run_reap_if_stale(run=run):
                     return Read(run, [], reaped=True)
             events = events_since(run=run, after_seq=self.seqs[-1] if self.seqs else 0)
-            read = Read(run, [(event.seq, self.render.event(event)) for event in events])
-            if run.status != self.run.status or not self.status:
-                read.status = self.render.status(run)
-            # The status was read before the events: a finished run had written them all.
-            if run.is_finished and not events:
-                read.final = self.render.final(run)
-            return read
-        finally:
-            release_connection()
+        except Exception:
+            close_old_connections()  # a broken connection goes; the next poll gets a fresh one
+            raise
+        read = Read(run, [(event.seq, self.render.event(event)) for event in events])
+        if run.status != self.run.status or not self.status:
+            read.status = self.render.status(run)
+        # The status was read before the events: a finished run had written them all.
+        if run.is_finished and not events:
+            read.final = self.render.final(run)
+        return read
 
     def apply(self, read: Read) -> bool:
         """Take one poll's findings; return whether the watchers have something new."""
@@ -188,16 +189,17 @@ class RunFeed:
         if _feeds.get(key) is self:
             del _feeds[key]
             if not _feeds:  # the last live stream of this process has gone
+                asyncio.get_running_loop().run_in_executor(_READER, release_connection)
                 memory.give_back_when_idle(lambda: not _feeds)
 
 
 def release_connection() -> None:
-    """Give the reader's connection back (to the pool on PostgreSQL) until the next poll.
+    """Give the reader's connection back (to the pool on PostgreSQL) once no feed needs it.
 
-    A SQLite connection is a file handle on a thread that lives as long as the process, so it is
-    kept: reopening it (registering functions, pragmas) costs more than the poll.
+    While feeds run, the reader keeps its one connection from poll to poll: borrowing it back
+    for each would cost the pool's health check and a round trip more, on every poll.
     """
-    if connection.vendor != "sqlite":
+    if not _feeds:
         close_old_connections()
 
 

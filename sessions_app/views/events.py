@@ -46,6 +46,7 @@ from sessions_app.selectors.runs import arun_get
 from sessions_app.services.run_events import CHUNK_EVENT, COMPLETED_EVENT
 
 HEARTBEAT_SECONDS = 15.0
+WRITE_BYTES = 16_384
 RUN_PAGE = "runs/run_detail.html"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -156,6 +157,22 @@ def final_messages(run: WorkflowRun) -> str:
     return sse_message(html) + sse_message(run.status, event="done")
 
 
+def pieces(messages: list[str]) -> list[str]:
+    """Join messages into writes of about WRITE_BYTES: few writes, and a client catching up on a
+    long run gets its backlog a slice at a time, as fast as it reads, not all of it buffered at once.
+    """
+    joined, size, current = [], 0, []
+    for message in messages:
+        current.append(message)
+        size += len(message)
+        if size >= WRITE_BYTES:
+            joined.append("".join(current))
+            current, size = [], 0
+    if current:
+        joined.append("".join(current))
+    return joined
+
+
 async def event_stream(run: WorkflowRun, *, after_seq: int) -> AsyncIterator[str]:
     """Yield messages for the run's events after `after_seq`, then the end, once the run has ended.
 
@@ -178,9 +195,10 @@ async def event_stream(run: WorkflowRun, *, after_seq: int) -> AsyncIterator[str
                 shown_status = update.status
                 out.append(update.status)
             if update.final is not None:
-                yield "".join(out) + update.final
+                out.append(update.final)
+            for piece in pieces(out):
+                yield piece
+            if update.final is not None:
                 return
-            if out:
-                yield "".join(out)
-            elif feed.task is not None and feed.task.done():
+            if not out and feed.task is not None and feed.task.done():
                 return  # the feed failed; the browser reconnects
