@@ -109,9 +109,11 @@ class RunFeed:
                 async with asyncio.timeout(timeout):
                     await waiter
             except TimeoutError:
-                return None
+                pass  # but the feed may have moved on just as the time ran out
             finally:
                 self._waiters.discard(waiter)
+            if self.generation <= seen:
+                return None
         start = bisect.bisect_right(self.seqs, after_seq)
         news = list(zip(self.seqs[start:], self.messages[start:], strict=True))
         return Update(self.generation, news, self.run, self.status, self.final)
@@ -204,6 +206,12 @@ def release_connection() -> None:
 
 
 _feeds: dict[tuple[int, UUID], RunFeed] = {}
+
+
+def watched_run(run_id: UUID) -> WorkflowRun | None:
+    """Return the run if a feed of this event loop follows it now (its status as last read), else None."""
+    feed = _feeds.get((id(asyncio.get_running_loop()), run_id))
+    return feed.run if feed is not None and feed.task is not None and not feed.task.done() else None
 
 
 @asynccontextmanager

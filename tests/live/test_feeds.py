@@ -123,3 +123,22 @@ def test_postgresql_wakes_the_feed_at_once_and_sqlite_polls(monkeypatch: pytest.
     assert listening == listens
     assert seqs == [1]
     assert elapsed < 5
+
+
+def test_a_stream_of_a_watched_run_needs_no_lookup() -> None:
+    run = running_run()
+
+    async def main() -> tuple[WorkflowRun | None, WorkflowRun | None, WorkflowRun | None]:
+        before = feeds.watched_run(run.run_id)
+        async with feeds.watch(run, RunMessages) as feed:
+            await feed.next(seen=0, after_seq=0, timeout=10)
+            during = feeds.watched_run(run.run_id)
+            other = feeds.watched_run(uuid.uuid4())
+        return before, during, other
+
+    before, during, other = async_to_sync(main)()
+
+    assert before is None
+    assert during is not None
+    assert during.pk == run.pk
+    assert other is None
