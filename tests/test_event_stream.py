@@ -268,7 +268,9 @@ def test_many_streams_of_one_run_share_one_feed_and_each_get_every_event_once() 
         await WorkflowRun.objects.filter(pk=run.pk).aupdate(status="succeeded", finished_at=timezone.now())
 
     async def reader() -> list[str]:
-        return [m async for m in events_view.event_stream(run, after_seq=0)]
+        return [
+            m if isinstance(m, str) else m.decode() async for m in events_view.event_stream(run, after_seq=0)
+        ]
 
     async def main() -> tuple[list[list[str]], int]:
         readers = [asyncio.create_task(reader()) for _ in range(8)]

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from django.db import close_old_connections
@@ -97,6 +97,8 @@ class RunFeed:
         self.watchers = 0
         self.task: asyncio.Task[None] | None = None
         self.woken: notify.Wakeup | None = None
+        # What the streams make of the current generation, shared by those at the same place.
+        self.memo: dict[Any, Any] = {}
         self._waiters: set[asyncio.Future[None]] = set()
         self._reaped_at = time.monotonic()
 
@@ -124,6 +126,7 @@ class RunFeed:
 
     def _wake(self) -> None:
         self.generation += 1
+        self.memo = {}
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)

@@ -37,7 +37,7 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
-from sessions_app.live.feeds import watch, watched_run
+from sessions_app.live.feeds import Update, watch, watched_run
 from sessions_app.markdown import post_split, render_blocks, render_markdown
 from sessions_app.models import RunEvent, WorkflowRun
 from sessions_app.roles import CAN_VIEW
@@ -174,15 +174,16 @@ def pieces(messages: list[str]) -> list[str]:
     return joined
 
 
-async def event_stream(run: WorkflowRun, *, after_seq: int) -> AsyncIterator[str]:
+async def event_stream(run: WorkflowRun, *, after_seq: int) -> AsyncIterator[str | bytes]:
     """Yield messages for the run's events after `after_seq`, then the end, once the run has ended.
 
     The run's feed (`live.feeds`) does the polling for every stream of the run in this process;
-    this stream only waits for what it has not sent yet. A feed that fails (the database went
-    away) ends the stream, and the browser reconnects from its Last-Event-ID.
+    this stream only waits for what it has not sent yet. Streams at the same place share the
+    encoded writes of an update (`feed.memo`). A feed that fails (the database went away) ends
+    the stream, and the browser reconnects from its Last-Event-ID.
     """
     async with watch(run, RunMessages) as feed:
-        seen, shown_status = 0, None  # the feed's first poll makes generation 1
+        seen, shown_status = 0, ""  # the feed's first poll makes generation 1
         while True:
             update = await feed.next(seen=seen, after_seq=after_seq, timeout=HEARTBEAT_SECONDS)
             if update is None:
@@ -190,16 +191,25 @@ async def event_stream(run: WorkflowRun, *, after_seq: int) -> AsyncIterator[str
                     return
                 yield ": keepalive\n\n"
                 continue
-            seen, out = update.generation, [message for _, message in update.messages]
+            key = (update.generation, after_seq, shown_status)
+            writes = feed.memo.get(key)
+            if writes is None:
+                writes = feed.memo[key] = compose(update, shown_status)
+            seen, shown_status = update.generation, update.status
             after_seq = update.messages[-1][0] if update.messages else after_seq
-            if update.status != shown_status:
-                shown_status = update.status
-                out.append(update.status)
-            if update.final is not None:
-                out.append(update.final)
-            for piece in pieces(out):
-                yield piece
+            for write in writes:
+                yield write
             if update.final is not None:
                 return
-            if not out and feed.task is not None and feed.task.done():
+            if not writes and feed.task is not None and feed.task.done():
                 return  # the feed failed; the browser reconnects
+
+
+def compose(update: Update, shown_status: str) -> list[bytes]:
+    """Return the writes that bring a stream showing `shown_status` up to `update`."""
+    out = [message for _, message in update.messages]
+    if update.status != shown_status:
+        out.append(update.status)
+    if update.final is not None:
+        out.append(update.final)
+    return [piece.encode() for piece in pieces(out)]
