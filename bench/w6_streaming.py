@@ -52,6 +52,8 @@ class Round:
     rss_peak: int
     rss_after: int
     stream_minutes: float
+    delivered: int = 0
+    client_cpu: float = 0.0
     sessions: int | None = None
     held: db_stats.Held = field(default_factory=db_stats.Held)
 
@@ -92,9 +94,9 @@ def _round(stack: http_stack.Stack, client: Any, runs: int, clients: int) -> Rou
     try:
         sessions_before = probe.sessions() if probe else None
         cpu_before, rss_before = http_stack.web_stats(stack)
-        began = time.time()
+        began, client_cpu = time.time(), time.process_time()
         received, peak, held = asyncio.run(_read_all(stack, dict(client.cookies), targets, probe))
-        ended = time.time()
+        ended, client_cpu = time.time(), time.process_time() - client_cpu
         cpu_after, _ = http_stack.web_stats(stack)
         for run_id in run_ids:
             http_stack.wait_finished(run_id, timeout=60)
@@ -107,6 +109,7 @@ def _round(stack: http_stack.Stack, client: Any, runs: int, clients: int) -> Rou
     checked = _judge_round(received, run_ids, began, ended, cpu_after - cpu_before)
     return Round(
         **checked,
+        client_cpu=client_cpu,
         rss_before=rss_before,
         rss_peak=max(peak, rss_before),
         rss_after=rss_after,
@@ -172,6 +175,7 @@ def _judge_round(
         "cpu": cpu,
         "wall": ended - began,
         "stream_minutes": sum(left - got.connected_at for got, left in received) / 60,
+        "delivered": sum(len(got.seqs) for got, _ in received),
     }
 
 
@@ -218,6 +222,20 @@ def _rows(rounds: list[Round]) -> list[Row]:
             "cores",
             None,
             f"{statistics.median(r.cpu for r in rounds):.1f} s CPU over {statistics.median(r.wall for r in rounds):.1f} s",
+        ),
+        _row(
+            "web CPU per delivered event",
+            [r.cpu / max(1, r.delivered) * 1e6 for r in rounds],
+            "µs",
+            None,
+            "web CPU over every event every client got (connecting included); load changes it least",
+        ),
+        _row(
+            "bench clients' CPU",
+            [r.client_cpu / r.wall for r in rounds],
+            "cores",
+            None,
+            "this process reading every stream; it shares the cores with the server",
         ),
         _row(
             "web memory per client",
