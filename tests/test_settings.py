@@ -130,7 +130,7 @@ def test_postgres_connections_are_pooled_and_name_their_process() -> None:
 
     assert pooled == {
         "application_name": "wfsite db_worker",
-        "pool": {"min_size": 1, "max_size": 10, "timeout": 30},
+        "pool": {"min_size": 1, "max_size": 20, "timeout": 30},
     }
     assert unpooled == {"application_name": "wfsite db_worker"}
     assert database_options("x", DATABASE_URL=url, WFSITE_DB_POOL_SIZE="25")["pool"]["max_size"] == 25

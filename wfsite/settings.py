@@ -178,7 +178,7 @@ DATABASES = {
 # own, so persistent connections would pile up; pooled ones are borrowed and given back (a live
 # event stream gives its back before it waits, and the feeds share one; see sessions_app.live).
 # application_name says in pg_stat_activity which process holds a connection.
-WFSITE_DB_POOL_SIZE = env_int("WFSITE_DB_POOL_SIZE", 10)
+WFSITE_DB_POOL_SIZE = env_int("WFSITE_DB_POOL_SIZE", 20)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options.setdefault("application_name", process_name(sys.argv))

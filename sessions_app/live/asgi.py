@@ -1,11 +1,11 @@
-"""Run the event streams' requests on one shared thread instead of a thread each.
+"""Run the event streams' requests on a few shared threads instead of a thread each.
 
 Django gives every ASGI request a thread of its own for its sync work (each middleware's hooks,
 the session and user reads) and keeps it until the response ends, which for an event stream is
 when the run ends: a thousand watchers would hold a thousand idle threads, and a thousand
 database connections opened one per thread. `StreamRequests` puts the requests of
-`/runs/<id>/events/` in one `ThreadSensitiveContext` whose executor is a single thread shared by
-all of them, so they cost no thread of their own. Their sync work is short (a few queries
+`/runs/<id>/events/` in a `ThreadSensitiveContext` whose executor is one of a few single threads
+shared by all of them, so they cost no thread of their own. Their sync work is short (a few queries
 before the stream starts), and the feeds read the database on a thread of their own. There are
 STREAM_THREADS such threads, taken in turn, so that one request's database round trips do not
 hold up every other stream's start.
@@ -25,7 +25,7 @@ Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
 STREAM_PATH = re.compile(r"/runs/[^/]+/events/$")
-STREAM_THREADS = 4
+STREAM_THREADS = 8
 # Each executor runs one call at a time on one thread, as a ThreadSensitiveContext requires.
 _STREAM_THREADS = itertools.cycle(
     [
@@ -41,7 +41,7 @@ def is_stream(scope: Scope) -> bool:
 
 
 class StreamRequests:
-    """ASGI middleware: the event streams' sync work on one shared thread; other requests unchanged."""
+    """ASGI middleware: the event streams' sync work on shared threads; other requests unchanged."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -6,9 +6,11 @@ keeps what it needs between events, such as the post's Markdown blocks so far), 
 watchers, each through a future of its own. It stops when its last watcher leaves or the run has
 ended and every event has been read.
 
-Connections: every feed of the process reads on one thread (`_READER`), so together they use at
-most one database connection, kept while any feed runs and given back (to psycopg's pool on
-PostgreSQL) when the last one stops; a stream holds none while it waits (see `views.events`). On PostgreSQL a feed also
+Connections: the feeds of a process read on READERS threads (a run's feed always on the same
+one), so together they use at most READERS database connections however many streams there
+are, each kept while any feed runs and given back (to psycopg's pool on PostgreSQL) when the
+last one stops; a stream holds none while it waits (see `views.events`). More than one reader,
+so that one feed's database round trips do not hold up every other run's. On PostgreSQL a feed also
 listens (`live.notify`): a run's new events and status wake it at once, and it polls only as a
 fallback, slowly, in case a notification was lost.
 """
@@ -42,7 +44,8 @@ IDLE_AFTER_SECONDS = 5.0
 IDLE_POLL_SECONDS = 0.5
 REAP_SECONDS = 5.0
 STATUS_FIELDS = ["status", "error", "heartbeat_at", "started_at", "finished_at", "cache_hit", "output"]
-_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wfsite-feeds")
+READERS = 4
+_READERS = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"wfsite-feeds-{n}") for n in range(READERS)]
 
 
 class Renderer(Protocol):
@@ -89,6 +92,7 @@ class RunFeed:
 
     def __init__(self, run: WorkflowRun, renderer: Renderer) -> None:
         self.run, self.render = run, renderer
+        self.reader = _READERS[run.pk % READERS]
         self.seqs: list[int] = []
         self.messages: list[str] = []
         self.generation = 0
@@ -175,7 +179,7 @@ class RunFeed:
                         # Leave the registry before any await, so a stream arriving now starts a new feed.
                         self._leave(key)
                         return
-                    read = await loop.run_in_executor(_READER, self.read)
+                    read = await loop.run_in_executor(self.reader, self.read)
                     if self.apply(read):
                         last_event_at = time.monotonic() if read.messages else last_event_at
                         self._wake()
@@ -194,7 +198,8 @@ class RunFeed:
         if _feeds.get(key) is self:
             del _feeds[key]
             if not _feeds:  # the last live stream of this process has gone
-                asyncio.get_running_loop().run_in_executor(_READER, release_connection)
+                for reader in _READERS:
+                    asyncio.get_running_loop().run_in_executor(reader, release_connection)
                 memory.give_back_when_idle(lambda: not _feeds)
 
 
