@@ -38,7 +38,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
 from sessions_app.live.feeds import Update, watch, watched_run
-from sessions_app.markdown import post_split, render_blocks, render_markdown
+from sessions_app.markdown import markdown_blocks, post_split, render_blocks, render_markdown
 from sessions_app.models import RunEvent, WorkflowRun
 from sessions_app.roles import CAN_VIEW
 from sessions_app.selectors.run_view import run_context, step_from_event
@@ -116,13 +116,23 @@ class RunMessages:
         return final_messages(run)
 
     def chunk(self, content: str) -> str:
-        """Return the partials that bring the page from the post before `content` to after it."""
+        """Return the partials that bring the page from the post before `content` to after it.
+
+        Only the text from the open block on is parsed again: a top-level block that another
+        one followed does not change, so the split equals `post_split` of the whole text (what
+        the page renders). A carriage return, which may pair with a line feed in the next
+        chunk, makes it split the whole text instead.
+        """
         self.text += content
-        complete, tail = post_split(self.text)
+        if "\r" in self.text:
+            complete, tail = post_split(self.text)
+        else:
+            fresh = markdown_blocks(self.text[sum(map(len, self.complete)) :])
+            complete, tail = self.complete + fresh[:-1], (fresh[-1] if fresh else "")
         done = len(self.complete)
         if complete[:done] == self.complete:
-            fresh = complete[done:]
-            html = partial("#run-blocks", "beforeend", render_blocks(fresh)) if fresh else ""
+            new = complete[done:]
+            html = partial("#run-blocks", "beforeend", render_blocks(new)) if new else ""
         else:  # a block thought complete changed after all: send them all once
             html = partial("#run-blocks", "innerHTML", render_blocks(complete))
         self.complete = complete

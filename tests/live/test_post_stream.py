@@ -69,7 +69,8 @@ def test_a_page_rendered_mid_stream_resumes_to_the_same_post() -> None:
 
 def test_a_block_that_changes_after_it_looked_complete_is_replaced_whole() -> None:
     renderer = RunMessages()
-    renderer.event(RunEvent(seq=1, event="RunResponse", content="Intro\n\n# Head\n\nbody"))
+    # Carriage returns make the renderer split the whole text each time, and compare.
+    renderer.event(RunEvent(seq=1, event="RunResponse", content="Intro\r\n\r\n# Head\r\n\r\nbody"))
     # Pretend the blocks seen so far were different: the next chunk replaces them all, once.
     renderer.complete = ["Something else\n\n"]
     message = renderer.event(RunEvent(seq=2, event="RunResponse", content=" more"))
@@ -87,3 +88,59 @@ def test_streamed_markdown_is_sanitised() -> None:
     assert "<img" not in text
     assert "href=" not in text  # the javascript: link stays text
     assert "&lt;script&gt;" in text
+
+
+TRICKY = """Intro line
+===
+
+> a quote
+lazily continued
+> and more
+
+1. one
+2. two
+
+   still two
+
+- a
+- b
+* c
+
+```js
+let x = 1;
+
+# not a heading
+```
+
+    indented code
+
+| a | b |
+| - | - |
+| 1 | 2 |
+
+Term with *emphasis
+across* a line and a [link](https://e.com "t").
+
+---
+Last words\\
+with a hard break.
+"""
+
+
+def test_parsing_only_the_open_block_agrees_with_the_whole_text() -> None:
+    for seed in range(20):
+        pieces = chunks(TRICKY, seed=seed)
+        page, text = page_for(""), ""
+        for piece, message in zip(pieces, messages_for(pieces), strict=True):
+            text += piece
+            apply(page, message_data(message))
+            assert page == page_for(text), f"seed {seed}, after {text!r}"
+
+
+def test_carriage_returns_split_across_chunks_render_as_the_whole_text() -> None:
+    pieces = ["# Title\r", "\nFirst para\r", "\n\r\n- item\r", "\n- other"]
+    page = page_for("")
+    for message in messages_for(pieces):
+        apply(page, message_data(message))
+
+    assert page == page_for("".join(pieces))
