@@ -118,7 +118,11 @@ def fill_django(start: int, stop: int) -> None:
     from datetime import UTC, datetime
 
     from sessions_app.models import StateEntry, WorkflowSession
-    from sessions_app.state.store import json_size, list_size, lookup_key, member_size, state_size
+    from sessions_app.registry import workflow_caches
+    from sessions_app.state.layout import entry_keyer
+    from sessions_app.state.store import json_size, list_size, member_size, state_size
+
+    lookup_key = entry_keyer(workflow_caches(WORKFLOW), "blog_posts")
 
     for batch in batches(start, stop):
         rows, entries = [], []

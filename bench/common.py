@@ -30,6 +30,7 @@ class Sizes:
     w2b_appends: int = 200
     w3_ns: tuple[int, ...] = (10, 100, 1000)
     w3_rounds: int = 15
+    w3_similar_n: int = 2000
     w4_counts: tuple[int, ...] = (1000, 10_000, 100_000)
     w4_rounds: int = 7
     http_requests: int = 60
@@ -51,6 +52,7 @@ class Sizes:
             w2b_appends=20,
             w3_ns=(10, 50),
             w3_rounds=3,
+            w3_similar_n=50,
             w4_counts=(200, 1000),
             w4_rounds=3,
             http_requests=5,

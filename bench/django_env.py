@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 from urllib.parse import urlsplit
 
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/wfsite"  # as the Makefile's test pass
 _state: dict[str, str] = {}
 
 
-def setup(database_url: str) -> str | None:
+def setup(database_url: str, workdir: Path) -> str | None:
     """Configure and migrate Django on `database_url`; return why it cannot run here, or None."""
     if "error" in _state:
         return _state["error"]
@@ -33,8 +34,11 @@ def setup(database_url: str) -> str | None:
     # DEBUG off: Django would otherwise keep every query's SQL in memory and time the logging too.
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    # With DEBUG off the pages name hashed static files, so they must be collected first.
+    os.environ["STATIC_ROOT"] = str(workdir / "static")
     django.setup()
     call_command("migrate", verbosity=0, interactive=False)
+    call_command("collectstatic", verbosity=0, interactive=False)
     _state["db"] = database_url
     return None
 
@@ -53,6 +57,7 @@ def server_env() -> dict[str, str]:
         "DATABASE_URL": _state["db"],
         "DEBUG": "false",
         "SECRET_KEY": os.environ["SECRET_KEY"],
+        "STATIC_ROOT": os.environ["STATIC_ROOT"],
     }
 
 

@@ -93,7 +93,7 @@ def run_lane(lane: str, keys: list[str], args: argparse.Namespace, done: list[Se
         print(f"PostgreSQL lane skipped: {problem}", flush=True)
         return sections + skipped_lane(lane, keys, problem)
     ctx = Context(sizes=Sizes.for_mode(args.quick), workdir=workdir, lane=lane)
-    ctx.django_error = django_env.setup(url)
+    ctx.django_error = django_env.setup(url, workdir)
     try:
         for key in keys:
             began = time.perf_counter()

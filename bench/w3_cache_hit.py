@@ -2,7 +2,9 @@
 
 The baseline is raw sqlite3's load-and-scan: read the state, parse it, walk the cache. The engine
 answers a cached topic with a whole `BlogPostGenerator.run()` (read, scan, record the run); the
-dashboard answers from the session row and one indexed entry lookup, without reading the state.
+dashboard answers from the session row and one indexed entry lookup, without reading the state,
+through the declared cache (`run_cached_answer`, what `run_start` calls). A last row times the
+run form's similar-key lookup (a typo of a cached topic) in a session of 2,000 posts.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ ENGINE = "wfsite engine BlogPostGenerator.run (SQLite)"
 ENGINE_COLD = "wfsite engine BlogPostGenerator.run (SQLite), parsing the state"
 ENGINE_DJANGO = "wfsite engine BlogPostGenerator.run (Django)"
 DASHBOARD = "wfsite dashboard cached-entry lookup"
+SIMILAR = "wfsite dashboard similar-key lookup"
+SIMILAR_METRIC = "suggest cached keys close to a typo"
 PHIDATA_RUN = "phidata Workflow.run"
 STORE_NAMES = [lineup.RAW, lineup.RAW_ORJSON, lineup.WFSITE, lineup.PHIDATA, lineup.AGNO, lineup.LANGGRAPH]
 GOAL_N = 1000
@@ -54,6 +58,7 @@ def run(ctx: Context) -> Section:
             ms = [t * 1000 for t in times]
             goal = GOALS.get(name) if n == GOAL_N else None
             rows.append(Row(name, METRIC, median(ms), "ms", vs=lineup.RAW, goal=goal, samples=ms, size=n))
+    rows += _similar_rows(ctx, engine_stores)
     lineup.close_all(stores)
     rows += [
         Row(name, METRIC, None, "ms", goal=GOALS.get(name), note=f"not available: {reason}")
@@ -73,6 +78,32 @@ def run(ctx: Context) -> Section:
             )
         ],
     )
+
+
+def _similar_rows(ctx: Context, engine_stores: list[Any]) -> list[Row]:
+    """Time the similar-key lookup on a session of `w3_similar_n` posts (goal: under 5 ms)."""
+    django = next((store for store in engine_stores if getattr(store, "label", "") == lineup.DJANGO), None)
+    n, goal = ctx.sizes.w3_similar_n, Goal("under 5 ms", 5.0, "max")
+    if django is None:
+        return [Row(SIMILAR, SIMILAR_METRIC, None, "ms", goal=goal, note="not available: no Django store")]
+    from sessions_app.models import WorkflowSession
+    from sessions_app.registry import workflow_caches
+    from sessions_app.selectors.caches import cache_similar
+
+    django.seed("similar w3", state_with(n))
+    session = WorkflowSession.objects.get(session_id="similar w3")
+    cache = workflow_caches(session.workflow)["blog_posts"]
+    typo = topic(n // 2).replace("topic", "topc").lower()
+
+    def go(number: int) -> float:
+        found: list[Any] = []
+        elapsed = timed(lambda: found.extend(cache_similar(session=session, cache=cache, key=typo)))
+        if not found:
+            raise AssertionError("no similar key was suggested")
+        return elapsed
+
+    ms = [t * 1000 for t in interleave({SIMILAR: go}, ctx.sizes.w3_rounds)[SIMILAR]]
+    return [Row(SIMILAR, SIMILAR_METRIC, median(ms), "ms", goal=goal, samples=ms, size=n)]
 
 
 def _finder(answer: Callable[[], Any]) -> Callable[[int], float]:
@@ -150,10 +181,12 @@ def _dashboard_lookup(session_id: str, wanted: str) -> Any:
     for the page anyway, so the lookup's own cost is the one indexed entry query.
     """
     from sessions_app.models import WorkflowSession
-    from sessions_app.services.run_hooks import blog_post_cached_answer
+    from sessions_app.registry import get_workflow_class
+    from sessions_app.services.run_cache import run_cached_answer
 
     session = _SESSIONS.get(session_id)
     if session is None:
         session = _SESSIONS[session_id] = WorkflowSession.objects.get(session_id="dashboard " + session_id)
-    answer = blog_post_cached_answer(session, {"topic": wanted})
+    workflow_class = get_workflow_class(session.workflow)
+    answer = run_cached_answer(session=session, workflow_class=workflow_class, inputs={"topic": wanted})
     return answer and answer.output

@@ -8,6 +8,8 @@ three pages are fetched in turns, each the same number of times, and each gets a
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from bench import http_stack
 from bench.common import Context, Goal, Plot, Row, Section, median, percentile, state_with
 from bench.stores import WfsiteDjango
@@ -43,10 +45,11 @@ def _prepare(stack: http_stack.Stack, posts: int) -> dict[str, str]:
     if run.status != "succeeded":
         raise http_stack.NotAvailable(f"the run for the run page ended {run.status}: {run.error}")
     entry = StateEntry.objects.filter(session__session_id=SESSION, position=posts // 2).first()
-    if entry is None:
+    if entry is None or not entry.lookup_key:
         raise http_stack.NotAvailable("the session's cached entries were not stored as rows")
     session = http_stack.session_path(SESSION)
-    return {PAGES[0]: session, PAGES[1]: f"/runs/{run_id}/", PAGES[2]: f"{session}entries/{entry.pk}/"}
+    post = f"{session}caches/{entry.key}/{quote(entry.lookup_key, safe='')}/"
+    return {PAGES[0]: session, PAGES[1]: f"/runs/{run_id}/", PAGES[2]: post}
 
 
 def _measure(stack: http_stack.Stack, paths: dict[str, str], count: int) -> list[Row]:

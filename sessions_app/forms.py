@@ -12,8 +12,7 @@ from django.core.exceptions import ValidationError
 
 from sessions_app.models import WorkflowSession
 from sessions_app.registry import RunParameter, run_parameters, workflow_classes
-from sessions_app.workflow import BlogPostGenerator, Workflow
-from sessions_app.workflow.blog_post_generator import MAX_TOPIC_LENGTH
+from sessions_app.workflow import Workflow
 
 MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
 MAX_NAME = WorkflowSession._meta.get_field("name").max_length
@@ -46,8 +45,16 @@ class SessionCreateForm(forms.Form):
         return session_id if session_id.strip() else str(uuid.uuid4())
 
 
+ACCEPT_STALE = "accept_stale"
+
+
 class RunForm(forms.Form):
-    """The inputs of one workflow's run(): str, bool, int, float, Enum and Literal parameters."""
+    """The inputs of one workflow's run(): str, bool, int, float, Enum and Literal parameters.
+
+    Where the workflow declares a result cache, its first key input asks the server as it is
+    typed whether the key is cached (`cache_check_url`), and where a cache expires, a checkbox
+    lets a stale entry answer anyway (an option of the run, not an input of run()).
+    """
 
     def __init__(
         self,
@@ -62,13 +69,15 @@ class RunForm(forms.Form):
             self.fields[param.name] = parameter_field(
                 param, max_length=text_limit(workflow_class, param.name)
             )
-        # The as-you-type cache check: the topic asks the server whether it is cached already.
-        self.checks_cache = bool(cache_check_url) and "topic" in self.fields
+        cache = workflow_class.result_cache()
+        self.cache_field = cache.key_inputs[0] if cache is not None else None
+        self.checks_cache = bool(cache_check_url) and self.cache_field in self.fields
         if self.checks_cache:
-            self.fields["topic"].widget.attrs.update(
+            self.fields[self.cache_field].widget.attrs.update(
                 {
                     "hx-get": cache_check_url,
                     "hx-trigger": "input changed delay:300ms",
+                    "hx-include": "closest form",
                     "hx-target": "#cache-status",
                     "hx-swap": "outerHTML",
                     "hx-sync": "this:replace",
@@ -76,16 +85,28 @@ class RunForm(forms.Form):
                     "autocomplete": "off",
                 }
             )
+        if any(c.ttl is not None for c in workflow_class.caches()) and ACCEPT_STALE not in self.fields:
+            self.fields[ACCEPT_STALE] = forms.BooleanField(
+                label="Accept a stale cached entry",
+                required=False,
+                help_text="Use a cached entry even when it is older than its cache's time to live.",
+            )
 
     def inputs(self) -> dict[str, Any]:
         """Return the cleaned inputs for `run_start`, leaving out optional fields left empty."""
         inputs: dict[str, Any] = {}
         for name, value in self.cleaned_data.items():
+            if name not in self.parameters:
+                continue
             param = self.parameters[name]
             if value in (None, "") and not param.required:
                 continue
             inputs[name] = value
         return inputs
+
+    def accept_stale(self) -> bool:
+        """Return whether the person lets a stale cached entry answer the run."""
+        return ACCEPT_STALE not in self.parameters and bool(self.cleaned_data.get(ACCEPT_STALE))
 
 
 def add_service_error(form: forms.Form, error: ValidationError) -> None:
@@ -98,10 +119,8 @@ def add_service_error(form: forms.Form, error: ValidationError) -> None:
 
 
 def text_limit(workflow_class: type[Workflow], name: str) -> int:
-    """Return the most characters a text input may hold: the engine's own limit where it has one."""
-    if issubclass(workflow_class, BlogPostGenerator) and name == "topic":
-        return MAX_TOPIC_LENGTH
-    return settings.WFSITE_MAX_INPUT_CHARS
+    """Return the most characters a text input may hold: the workflow's own limit where it has one."""
+    return int(workflow_class.input_limits.get(name, settings.WFSITE_MAX_INPUT_CHARS))
 
 
 def parameter_field(param: RunParameter, *, max_length: int | None = None) -> forms.Field:

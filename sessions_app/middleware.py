@@ -1,4 +1,10 @@
-"""Middleware: a Content-Security-Policy on every response, and request bodies within the limits.
+"""Middleware: a login for every page, a Content-Security-Policy on every response, bodies within limits.
+
+`SiteLoginRequiredMiddleware` is Django's `LoginRequiredMiddleware`: every view needs a logged-in
+user unless it is marked `@login_not_required` (the login and password-reset pages, the admin's
+login, `/healthz`, `/readyz`, `/metrics` with its own guard, and the event stream, which answers
+a plain 403 because an EventSource cannot follow a redirect). The admin's pages send a visitor to
+the admin's own login, as they would without it.
 
 Django 5.2 has no CSP support of its own. The policy is `WFSITE_CONTENT_SECURITY_POLICY`; a view
 that sets its own header keeps it.
@@ -13,9 +19,14 @@ CsrfViewMiddleware would do next anyway, so views keep Django's default upload h
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.deprecation import MiddlewareMixin
 
 from sessions_app.limits import size_text
@@ -33,6 +44,18 @@ class ContentSecurityPolicyMiddleware(MiddlewareMixin):
         if policy and CSP_HEADER not in response:
             response[CSP_HEADER] = policy
         return response
+
+
+class SiteLoginRequiredMiddleware(LoginRequiredMiddleware):
+    """Send a visitor who is not logged in to log in: the admin's login for admin pages."""
+
+    def handle_no_permission(self, request: HttpRequest, view_func: Any) -> HttpResponse:
+        match = request.resolver_match
+        if match is not None and "admin" in match.namespaces:
+            return redirect_to_login(
+                request.get_full_path(), reverse("admin:login", current_app=match.namespace)
+            )
+        return super().handle_no_permission(request, view_func)
 
 
 def _refuse(status: int, message: str) -> HttpResponse:

@@ -61,7 +61,11 @@ class WorkflowSession(models.Model):
 
 
 class StateEntry(models.Model):
-    """One element of a list in a session's state; `lookup_key` is its normalised topic, if any."""
+    """One element of a list in a session's state.
+
+    `lookup_key` is the element's key in the cache its workflow declares for that list (see
+    `sessions_app.workflow.cache`), or "" when the list is not a declared cache.
+    """
 
     session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="entries")
     key = models.CharField(max_length=255)
@@ -69,7 +73,6 @@ class StateEntry(models.Model):
     value = models.JSONField()
     lookup_key = models.CharField(max_length=500, blank=True, default="")
     size = models.PositiveIntegerField(default=0)
-    hits = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -77,7 +80,7 @@ class StateEntry(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["session", "key", "position"], name="entry_unique_position"),
         ]
-        # Position last, so "the newest entry for this topic" is one index probe, not a scan.
+        # Position last, so "the newest entry for this key" is one index probe, not a scan.
         indexes = [models.Index(fields=["session", "key", "lookup_key", "position"], name="entry_lookup_idx")]
         ordering = ["session", "key", "position"]
 
@@ -117,8 +120,19 @@ class WorkflowRun(models.Model):
     inputs = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     cache_hit = models.BooleanField(default=False)
-    # Runs for the same session and key (the normalised topic) share one generation.
+    # Runs for the same session and key (their result cache's key) share one generation.
     flight_key = models.CharField(max_length=500, blank=True, default="")
+    # A cached entry older than its cache's ttl may answer this run.
+    accept_stale = models.BooleanField(default=False)
+    # A cache hit: the entry that answered ("<cache>:<key>"), and what producing it had cost.
+    cache_key = models.CharField(max_length=800, blank=True, default="")
+    saved_seconds = models.FloatField(null=True, blank=True)
+    saved_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    saved_tokens_estimated = models.BooleanField(default=False)
+    # What the run's model calls used, where they reported it (the offline model estimates).
+    prompt_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    tokens_estimated = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -153,6 +167,13 @@ class WorkflowRun(models.Model):
     def is_finished(self) -> bool:
         """Whether the run has ended, well or not."""
         return self.status in self.FINISHED
+
+    @property
+    def total_tokens(self) -> int | None:
+        """Prompt and completion tokens together, when the model reported them."""
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
 
     @property
     def duration(self) -> timedelta | None:
@@ -229,3 +250,35 @@ class StateChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id} v{self.version} ({self.source})"
+
+
+class CacheEntryStats(models.Model):
+    """What is known of one cached entry beyond its value: since when it is cached, its hits, its cost.
+
+    Keyed by the cache (its state key) and the entry's key, not by the row that holds the value:
+    a restore, an import, a clear and undo or a history fold rewrites rows, and the entry keeps
+    its age and hits as long as its content is the same (`content_hash`); new content starts
+    afresh. The run that produced the content gives the time and tokens each hit saves.
+    """
+
+    session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="cache_stats")
+    cache = models.CharField(max_length=255)
+    key = models.CharField(max_length=500)
+    content_hash = models.CharField(max_length=64)
+    stored_at = models.DateTimeField(default=timezone.now)
+    hits = models.PositiveIntegerField(default=0)
+    last_hit_at = models.DateTimeField(null=True, blank=True)
+    # The run that produced the content (its WorkflowRun's run_id), when a run did.
+    produced_by = models.UUIDField(null=True, blank=True)
+    generation_seconds = models.FloatField(null=True, blank=True)
+    tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    tokens_estimated = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "cache", "key"], name="cache_stats_unique_key"),
+        ]
+        verbose_name_plural = "cache entry stats"
+
+    def __str__(self) -> str:
+        return f"{self.cache}:{self.key}"

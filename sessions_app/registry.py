@@ -1,8 +1,11 @@
 """The workflow classes the dashboard can run, from `settings.WFSITE_WORKFLOWS`, and their run() inputs.
 
-A workflow is known by its class name (`BlogPostGenerator`), which is also the `workflow` of its
-sessions. `run_parameters` reads `run()`'s signature so a form can be built for any subclass:
-str, bool, int, float, Enum and Literal parameters become fields with their defaults.
+A workflow is known by its class name, which is also the `workflow` of its sessions.
+`run_parameters` reads `run()`'s signature so a form can be built for any subclass: str, bool,
+int, float, Enum and Literal parameters become fields with their defaults. `workflow_caches`
+gives the caches a workflow declares, with the ttls `settings.WFSITE_CACHE_TTL` overrides; the
+registered class carries those overrides too (a subclass of the same name), so a worker's run
+expires entries exactly as the pages show them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from sessions_app.workflow import Workflow
+from sessions_app.workflow.cache import Cache
 
 
 class UnknownWorkflowError(LookupError):
@@ -37,19 +41,40 @@ class RunParameter:
 
 
 @cache
-def _load(paths: tuple[str, ...]) -> dict[str, type[Workflow]]:
+def _load(paths: tuple[str, ...], ttls: tuple[tuple[str, float | None], ...]) -> dict[str, type[Workflow]]:
     classes: dict[str, type[Workflow]] = {}
+    overrides = dict(ttls)
     for path in paths:
         cls = import_string(path)
         if not (isinstance(cls, type) and issubclass(cls, Workflow)):
             raise TypeError(f"WFSITE_WORKFLOWS entry {path!r} is not a Workflow subclass")
-        classes[cls.__name__] = cls
+        classes[cls.__name__] = _with_ttls(cls, overrides)
     return classes
+
+
+def _with_ttls(cls: type[Workflow], overrides: dict[str, float | None]) -> type[Workflow]:
+    changed = {
+        cache.attribute: cache.with_ttl(overrides[f"{cls.__name__}.{cache.state_key}"])
+        for cache in cls.caches()
+        if f"{cls.__name__}.{cache.state_key}" in overrides
+    }
+    if not changed:
+        return cls
+    return type(
+        cls.__name__, (cls,), {**changed, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    )
 
 
 def workflow_classes() -> dict[str, type[Workflow]]:
     """Return the registered workflow classes by name, in the settings' order."""
-    return _load(tuple(settings.WFSITE_WORKFLOWS))
+    ttls = tuple(sorted(getattr(settings, "WFSITE_CACHE_TTL", {}).items()))
+    return _load(tuple(settings.WFSITE_WORKFLOWS), ttls)
+
+
+def workflow_caches(name: str) -> dict[str, Cache]:
+    """Return the caches the registered workflow `name` declares, by state key; {} for an unknown one."""
+    cls = workflow_classes().get(name)
+    return {} if cls is None else {cache.state_key: cache for cache in cls.caches()}
 
 
 def get_workflow_class(name: str) -> type[Workflow]:

@@ -41,3 +41,30 @@ CAN_RUN = "sessions_app.add_workflowrun"
 CAN_CREATE_SESSION = "sessions_app.add_workflowsession"
 CAN_EDIT_STATE = "sessions_app.change_workflowsession"
 CAN_DELETE_SESSION = "sessions_app.delete_workflowsession"
+CAN_DELETE_RUN = "sessions_app.delete_workflowrun"
+# Pruning old records (`manage.py prune`) deletes rows no page shows, so it is an admin's.
+CAN_PRUNE = CAN_DELETE_RUN
+# Making the role groups is Django's own permission on groups.
+CAN_MANAGE_ROLES = ("auth.add_group", "auth.change_group")
+
+# What each role adds, in words, for the pages that tell a person which role they need.
+ROLE_SUMMARIES: dict[str, str] = {
+    "viewer": "browse sessions, their state, runs and history",
+    "runner": "also start runs and create sessions",
+    "editor": "also edit, clear, delete, restore and import state",
+    "admin": "also delete sessions and runs",
+}
+
+
+def role_needed(*perms: str) -> str:
+    """Return the first (least powerful) role that grants every one of `perms`; "" when none does."""
+    wanted = set(perms)
+    return next((name for name, granted in ROLES.items() if wanted <= set(granted)), "")
+
+
+def refusal(*perms: str, doing: str = "do this") -> str:
+    """Say, in a sentence for the 403 page, which role doing something needs."""
+    role = role_needed(*perms)
+    if not role:
+        return f"Your account may not {doing}: it needs {', '.join(perms)}."
+    return f"You need the {role} role to {doing}."

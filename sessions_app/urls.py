@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 from django.urls import include, path, register_converter
 
-from sessions_app.views import events, runs, sessions
+from sessions_app.views import caches, events, runs, sessions
 
 
 class SessionIdConverter:
@@ -34,13 +34,29 @@ register_converter(SessionIdConverter, "session_id")
 
 urlpatterns = [
     path("sessions/", sessions.session_index, name="session_list"),
+    path("cache/", caches.cache_overview, name="cache_overview"),
     path("sessions/<session_id:session_id>/", sessions.session_detail, name="session_detail"),
     path("sessions/<session_id:session_id>/runs/", runs.run_create, name="run_create"),
     path("sessions/<session_id:session_id>/cache/", sessions.session_cache_check, name="session_cache_check"),
     path(
         "sessions/<session_id:session_id>/entries/<int:entry_id>/",
-        sessions.session_entry,
+        caches.legacy_entry,
         name="session_entry",
+    ),
+    path(
+        "sessions/<session_id:session_id>/caches/<session_id:state_key>/<session_id:key>/",
+        caches.cache_entry,
+        name="cache_entry",
+    ),
+    path(
+        "sessions/<session_id:session_id>/caches/<session_id:state_key>/<session_id:key>/delete/",
+        caches.cache_entry_delete_view,
+        name="cache_entry_delete",
+    ),
+    path(
+        "sessions/<session_id:session_id>/caches/<session_id:state_key>/<session_id:key>/regenerate/",
+        caches.cache_entry_regenerate_view,
+        name="cache_entry_regenerate",
     ),
     # History, diffs, clearing, restore, export and import of one session's state.
     path("sessions/<session_id:session_id>/", include("sessions_app.views.state_pages.urls")),

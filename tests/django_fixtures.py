@@ -88,7 +88,9 @@ def make_session(db: None) -> Callable[..., WorkflowSession]:
     """Return a function that creates a session row holding a given state."""
 
     def make(state: dict[str, Any] | None = None, session_id: str = "s", **fields: Any) -> WorkflowSession:
-        session = WorkflowSession.objects.create(session_id=session_id, workflow="Test", **fields)
+        # The built-in workflow that caches in a list, so that `blog_posts` is a declared cache.
+        fields.setdefault("workflow", "BlogPostGenerator")
+        session = WorkflowSession.objects.create(session_id=session_id, **fields)
         state_replace(session, state or {})
         return session
 
@@ -101,7 +103,7 @@ def user_with_role(user_model: Any, username: str, role: str | None) -> Any:
 
     from sessions_app.services.roles import roles_sync
 
-    roles_sync()
+    roles_sync(actor=None)
     user = user_model.objects.create_user(username)
     if role:
         user.groups.add(Group.objects.get(name=role))

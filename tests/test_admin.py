@@ -168,7 +168,7 @@ def test_a_true_conflict_is_listed_per_key_and_replace_resolves_it(
     html = unescape(response.content.decode())
     assert "Your edit and the newer changes both changed tone" in html
     assert re.search(
-        r'<code>tone</code></td><td><code class="diff-value">"dry"</code></td><td><code class="diff-value">"theirs"',
+        r'<code class="state-path">tone</code></td><td><code class="diff-value">"dry"</code></td><td><code class="diff-value">"theirs"',
         html,
     )
     assert stored(session)["tone"] == "theirs"
@@ -188,7 +188,7 @@ def test_replace_over_a_version_not_reviewed_is_refused_again(
 
     response = post_state(admin_client, session, '{"tone": "mine"}', 1, resolve="replace", seen_version=2)
 
-    assert "it is now version 3" in unescape(response.content.decode())
+    assert "the latest is version 3" in unescape(response.content.decode())
     assert stored(session)["tone"] == "3"
 
 
@@ -257,7 +257,7 @@ def test_diff_between_any_two_versions(admin_client: Client, session: WorkflowSe
     run_commit("s1", lambda state: state.update(tone="warm"))
 
     html = unescape(admin_client.get(state_url(session, "diff"), {"before": 1, "after": 2}).content.decode())
-    assert "<code>tone</code>" in html
+    assert '<code class="state-path">tone</code>' in html
     assert '"dry"' in html
     assert '"warm"' in html
     missing = admin_client.get(state_url(session, "diff"), {"before": 7, "after": 2})
@@ -370,7 +370,7 @@ def test_the_change_admin_shows_who_and_the_diff(admin_client: Client, session: 
     ).content.decode()
 
     assert f"run {change.run.run_id}" in html
-    assert "<code>blog_posts[+]</code>" in html
+    assert '<code class="state-path">blog_posts<wbr>[+]</code>' in html
     assert (
         admin_client.get(reverse("admin:sessions_app_statechange_delete", args=[change.pk])).status_code
         == 403

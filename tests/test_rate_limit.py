@@ -35,12 +35,12 @@ def dummy_tasks(settings: Any) -> Iterator[None]:
 
 @pytest.fixture
 def ada(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user(username="ada")
+    return user_with_role(django_user_model, "ada", "runner")
 
 
 @pytest.fixture
 def bob(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user(username="bob")
+    return user_with_role(django_user_model, "bob", "runner")
 
 
 @pytest.fixture

@@ -2,12 +2,18 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 
-from sessions_app.registry import UnknownWorkflowError, get_workflow_class, run_parameters, workflow_classes
-from sessions_app.workflow import BlogPostGenerator, RunResponse, Workflow
+from sessions_app.registry import (
+    UnknownWorkflowError,
+    get_workflow_class,
+    run_parameters,
+    workflow_caches,
+    workflow_classes,
+)
+from sessions_app.workflow import BlogPostGenerator, BlogPostPipeline, RunResponse, Workflow
 
 
 class Tone(enum.Enum):
@@ -31,8 +37,11 @@ class Everything(Workflow):
         yield RunResponse(content=topic)
 
 
-def test_blog_post_generator_is_built_in() -> None:
-    assert workflow_classes() == {"BlogPostGenerator": BlogPostGenerator}
+def test_both_built_in_workflows_are_registered_by_default() -> None:
+    assert workflow_classes() == {
+        "BlogPostGenerator": BlogPostGenerator,
+        "BlogPostPipeline": BlogPostPipeline,
+    }
     assert get_workflow_class("BlogPostGenerator") is BlogPostGenerator
     with pytest.raises(UnknownWorkflowError, match="No workflow named 'Nope'"):
         get_workflow_class("Nope")
@@ -53,3 +62,20 @@ def test_parameters_of_any_signature() -> None:
     assert params["tone"].choices == (Tone.calm, Tone.loud)
     assert params["size"].choices == ("s", "m")
     assert (params["note"].kind, params["note"].required) == (str, False)
+
+
+def test_a_setting_overrides_a_cache_ttl_on_the_registered_class(settings: Any) -> None:
+    settings.WFSITE_CACHE_TTL = {"BlogPostGenerator.blog_posts": 60.0}
+    registered = get_workflow_class("BlogPostGenerator")
+    assert registered.__name__ == "BlogPostGenerator"
+    assert issubclass(registered, BlogPostGenerator)
+    assert registered.blog_posts.ttl == 60.0  # what a worker's run reads
+    assert workflow_caches("BlogPostGenerator")["blog_posts"].ttl == 60.0
+    assert BlogPostGenerator.blog_posts.ttl is None  # the declaration itself is unchanged
+    settings.WFSITE_CACHE_TTL = {}
+    assert get_workflow_class("BlogPostGenerator") is BlogPostGenerator
+
+
+def test_caches_of_unknown_workflows_are_none() -> None:
+    assert workflow_caches("Nope") == {}
+    assert list(workflow_caches("BlogPostPipeline")) == ["search_results", "scraped_articles", "blog_posts"]

@@ -9,15 +9,8 @@ from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from sessions_app.models import StateEntry, WorkflowSession
-from sessions_app.selectors.sessions import (
-    SessionFilters,
-    session_cached_entry,
-    session_entries,
-    session_entry_get,
-    session_get,
-    session_list,
-)
+from sessions_app.models import WorkflowSession
+from sessions_app.selectors.sessions import SessionFilters, session_get, session_list
 from sessions_app.state.store import state_replace
 
 pytestmark = pytest.mark.django_db
@@ -83,39 +76,3 @@ def test_session_get_and_404() -> None:
     assert session_get(session_id="a b/c?d#e%20ü 😀").session_id == "a b/c?d#e%20ü 😀"
     with pytest.raises(Http404):
         session_get(session_id="missing")
-
-
-def test_entries_come_without_their_values_but_with_their_topic() -> None:
-    session = make("a", {**posts("First", "Second"), "other": [1]})
-
-    with CaptureQueriesContext(connection) as queries:
-        entries = list(session_entries(session=session))
-
-    assert [(e.key, e.position, e.topic) for e in entries] == [
-        ("blog_posts", 0, "First"),
-        ("blog_posts", 1, "Second"),
-        ("other", 0, None),
-    ]
-    assert "value" in entries[0].get_deferred_fields()
-    assert len(queries.captured_queries) == 1
-
-
-def test_cached_entry_by_normalised_topic() -> None:
-    session = make("a", posts("AI Agents", "Rust"))
-
-    entry = session_cached_entry(session=session, topic="  ai   agents ")
-
-    assert entry is not None
-    assert entry.position == 0
-    assert session_cached_entry(session=session, topic="nope") is None
-    assert session_cached_entry(session=session, topic="   ") is None
-
-
-def test_entry_get_belongs_to_the_session() -> None:
-    first = make("a", posts("A"))
-    second = make("b", posts("B"))
-    entry = StateEntry.objects.get(session=second)
-
-    assert session_entry_get(session=second, entry_id=entry.pk).value["topic"] == "B"
-    with pytest.raises(Http404):
-        session_entry_get(session=first, entry_id=entry.pk)

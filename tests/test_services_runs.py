@@ -11,15 +11,15 @@ from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 from django_tasks import default_task_backend
 
-from sessions_app.models import RunEvent, StateEntry, WorkflowRun, WorkflowSession
+from sessions_app.models import CacheEntryStats, RunEvent, WorkflowRun, WorkflowSession
+from sessions_app.selectors.caches import MAX_FLIGHT_KEY, cache_flight_key
 from sessions_app.selectors.runs import aevents_since, events_since, run_get, session_runs
-from sessions_app.services.run_hooks import MAX_FLIGHT_KEY, inputs_flight_key
 from sessions_app.services.runs import run_start
 from sessions_app.services.sessions import session_create
 from sessions_app.state.store import state_replace
 from sessions_app.tasks import run_execute_task
 from sessions_app.workflow import RunResponse, Workflow
-from tests.django_fixtures import django_db_modify_db_settings, in_threads, shared_db
+from tests.django_fixtures import django_db_modify_db_settings, in_threads, shared_db, user_with_role
 
 __all__ = ["django_db_modify_db_settings", "shared_db"]
 
@@ -47,7 +47,7 @@ def dummy_tasks(settings: Any) -> Iterator[None]:
 
 @pytest.fixture
 def user(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user(username="ada", password="x")
+    return user_with_role(django_user_model, "ada", "runner")
 
 
 @pytest.fixture
@@ -77,7 +77,11 @@ def test_queued_run_is_enqueued_once_on_commit(
     run.refresh_from_db()
     assert run.status == WorkflowRun.Status.QUEUED
     assert run.inputs == {"topic": "AI agents", "use_cache": True}
-    assert (run.flight_key, run.started_by, run.workflow) == ("ai agents", user, "BlogPostGenerator")
+    assert (run.flight_key, run.started_by, run.workflow) == (
+        "blog_posts:ai agents",
+        user,
+        "BlogPostGenerator",
+    )
     assert run.task_id == default_task_backend.results[0].id
     assert default_task_backend.results[0].task.func is run_execute_task.func
     session.refresh_from_db()
@@ -103,8 +107,12 @@ def test_cache_hit_answers_at_once_without_a_worker(
     assert (run.status, run.cache_hit, run.output) == ("succeeded", True, POST)
     assert run.started_at == run.finished_at is not None
     assert [(e.seq, e.event, e.content) for e in run.events.all()] == [(1, "WorkflowCompleted", POST)]
-    hits = dict(StateEntry.objects.filter(session=session).values_list("position", "hits"))
-    assert hits == {0: 0, 1: 0, 2: 1}  # the newest entry for the topic wins and is credited
+    # The newest entry for the topic wins and is credited, by its key.
+    assert dict(CacheEntryStats.objects.filter(session=session).values_list("key", "hits")) == {
+        "ai agents": 1,
+        "other": 0,
+    }
+    assert run.cache_key == "blog_posts:ai agents"
     session.refresh_from_db()
     assert (session.run_count, session.last_run_status) == (1, "succeeded")
 
@@ -186,8 +194,9 @@ def test_other_workflows_have_no_fast_path_and_fly_by_their_inputs(user: Any) ->
     assert first.flight_key == '{"loud":false,"words":3}'
     assert run_start(session=session, inputs={"loud": False, "words": 3}, user=user).pk == first.pk
     assert run_start(session=session, inputs={"words": 4}, user=user).pk != first.pk
-    assert inputs_flight_key({"text": "x" * 1000}).startswith("sha256:")
-    assert len(inputs_flight_key({"text": "x" * 1000})) <= MAX_FLIGHT_KEY
+    long = cache_flight_key(workflow_class=Plain, inputs={"text": "x" * 1000})
+    assert long.startswith("sha256:")
+    assert len(long) <= MAX_FLIGHT_KEY
 
 
 @pytest.mark.parametrize(

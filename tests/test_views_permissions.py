@@ -9,7 +9,7 @@ from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 from django.urls import reverse
 
-from sessions_app.models import StateEntry, WorkflowRun, WorkflowSession
+from sessions_app.models import WorkflowRun, WorkflowSession
 from sessions_app.state.store import state_replace
 from tests.django_fixtures import user_with_role
 
@@ -29,12 +29,11 @@ def run(session: WorkflowSession) -> WorkflowRun:
 
 
 def read_urls(session: WorkflowSession, run: WorkflowRun) -> list[str]:
-    entry = StateEntry.objects.get(session=session)
     return [
         reverse("session_list"),
         reverse("session_detail", args=[session.session_id]),
         reverse("session_cache_check", args=[session.session_id]) + "?topic=t",
-        reverse("session_entry", args=[session.session_id, entry.pk]),
+        reverse("cache_entry", args=[session.session_id, "blog_posts", "t"]),
         reverse("run_detail", args=[run.run_id]),
     ]
 

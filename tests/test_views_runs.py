@@ -298,3 +298,45 @@ def test_any_workflow_form_errors(user_client: Client) -> None:
     assert "Enter a whole number." in html
     assert "Select a valid choice." in html
     assert not WorkflowRun.objects.exists()
+
+
+def test_the_run_page_is_titled_by_its_inputs_and_says_them_in_words(user_client: Client) -> None:
+    created = timezone.make_aware(timezone.datetime(2026, 3, 4, 5, 6, 7), timezone.get_fixed_timezone(0))
+    run = WorkflowRun.objects.create(
+        session=make(),
+        workflow="BlogPostGenerator",
+        inputs={"use_cache": False, "topic": "Quiet rivers"},  # jsonb need not keep run()'s order
+        status="succeeded",
+        created_at=created,
+        started_at=created + timedelta(seconds=1),
+        finished_at=created + timedelta(seconds=3),
+    )
+    RunEvent.objects.create(run=run, seq=1, event="RunResponse", content="x", data={"model": "offline"})
+
+    html = user_client.get(reverse("run_detail", args=[run.run_id])).content.decode()
+
+    assert "<title>Quiet rivers · Run · " in html
+    assert '<h1 class="run-title">Quiet rivers</h1>' in html
+    assert "<dt>Topic</dt><dd>Quiet rivers</dd>" in html
+    assert "<dt>Use cache</dt><dd>No</dd>" in html
+    assert "False" not in html
+    assert "<dt>Model</dt><dd>Offline demo model</dd>" in html
+    assert ">4 Mar 2026, 05:06:07 UTC</time>" in html
+    assert ">4 Mar 2026, 05:06:10 UTC</time>" in html
+    assert html.index("<dt>Topic</dt>") < html.index("<dt>Use cache</dt>")
+
+
+def test_a_run_without_text_inputs_is_titled_by_its_workflow(user_client: Client) -> None:
+    run = WorkflowRun.objects.create(
+        session=make(),
+        workflow="BlogPostGenerator",
+        inputs={"use_cache": True},
+        cache_hit=True,
+        status="succeeded",
+    )
+
+    html = user_client.get(reverse("run_detail", args=[run.run_id])).content.decode()
+
+    assert '<h1 class="run-title">BlogPostGenerator run</h1>' in html
+    assert "<dt>Use cache</dt><dd>Yes</dd>" in html
+    assert "<dt>Model</dt><dd>None: served from the cache</dd>" in html

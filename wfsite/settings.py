@@ -8,9 +8,11 @@ site runs in DEBUG on a SQLite file in the project folder. With DEBUG off, the d
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -131,20 +133,25 @@ INSTALLED_APPS = [
     "template_partials",
     "django_tasks",
     "django_tasks_db",
+    "axes",
     "sessions_app",
 ]
 
 MIDDLEWARE = [
+    "sessions_app.ops.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "sessions_app.ops.static_files.StaticFilesMiddleware",
     "sessions_app.middleware.ContentSecurityPolicyMiddleware",
     "sessions_app.middleware.RequestLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "sessions_app.middleware.SiteLoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "wfsite.urls"
@@ -207,7 +214,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "var" / "static")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -242,19 +249,37 @@ elif WFSITE_TASK_BACKEND == "db":
 else:
     raise ImproperlyConfigured(f"WFSITE_TASK_BACKEND must be db or rq, not {WFSITE_TASK_BACKEND!r}")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"wfsite": {"handlers": ["console"], "level": os.environ.get("WFSITE_LOG_LEVEL", "INFO")}},
-}
 
 # -- wfsite ---------------------------------------------------------------------------------------
 # A running run sends a heartbeat this often; one silent for WFSITE_HEARTBEAT_TIMEOUT is failed.
 WFSITE_HEARTBEAT_INTERVAL = float(os.environ.get("WFSITE_HEARTBEAT_INTERVAL", "5"))
 WFSITE_HEARTBEAT_TIMEOUT = float(os.environ.get("WFSITE_HEARTBEAT_TIMEOUT", "30"))
 # Workflow classes the dashboard can run, by dotted path; the first is the default.
-WFSITE_WORKFLOWS = env_list("WFSITE_WORKFLOWS", ["sessions_app.workflow.BlogPostGenerator"])
+WFSITE_WORKFLOWS = env_list(
+    "WFSITE_WORKFLOWS",
+    ["sessions_app.workflow.BlogPostGenerator", "sessions_app.workflow.BlogPostPipeline"],
+)
+
+
+def env_ttls(name: str) -> dict[str, float | None]:
+    """Parse `Workflow.cache=seconds,...` (`none` for no expiry) into {"Workflow.cache": seconds}."""
+    ttls: dict[str, float | None] = {}
+    for item in env_list(name, []):
+        where, _, raw = item.partition("=")
+        try:
+            seconds = None if raw.strip().lower() == "none" else float(raw)
+        except ValueError:
+            seconds = -1.0
+        if "." not in where or (seconds is not None and not seconds >= 0):
+            raise ImproperlyConfigured(
+                f"{name} entries look like BlogPostGenerator.blog_posts=86400 (seconds, or none); got {item!r}"
+            )
+        ttls[where.strip()] = seconds
+    return ttls
+
+
+# A cache's time to live, overriding what its workflow declares.
+WFSITE_CACHE_TTL = env_ttls("WFSITE_CACHE_TTL")
 
 # -- limits (README, "Production settings") -------------------------------------------------------
 # A session's state as compact JSON; a write that would grow it past this is refused whole.
@@ -277,3 +302,87 @@ WFSITE_MAX_UPLOAD_BYTES = env_int("WFSITE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 # Changes kept per session: the newest this many stay diffable and restorable; older ones are
 # folded into one baseline (sessions_app/services/history.py).
 WFSITE_HISTORY_KEEP = env_int("WFSITE_HISTORY_KEEP", 1000)
+
+# -- operations (README, "Production settings" and "Running on several machines") ----------------
+# Static files: WhiteNoise serves them from the app itself (sessions_app/ops/static_files.py).
+# With DEBUG off, `collectstatic` writes hashed, compressed copies that are cached for a year;
+# with DEBUG on, files are read from static/ as they are, so no collectstatic is needed.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# Login throttling (django-axes, in the database so every web node agrees): WFSITE_LOGIN_FAILURE_LIMIT
+# failed logins for one user name, or from one client address, lock that name or address out
+# for WFSITE_LOGIN_COOLOFF_MINUTES after the last failure. Every failure is recorded.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = max(1, env_int("WFSITE_LOGIN_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=max(1, env_int("WFSITE_LOGIN_COOLOFF_MINUTES", 15)))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_CALLABLE = "sessions_app.ops.lockout.lockout_response"
+# uvicorn already puts the client's address in REMOTE_ADDR (from X-Forwarded-For, but only when the
+# request comes from --forwarded-allow-ips); reading the header here would let clients forge it.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_VERBOSE = False
+
+# Health checks are probed over plain HTTP from inside the network, and metrics scraped likewise.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# /metrics answers a request carrying `Authorization: Bearer <WFSITE_METRICS_TOKEN>`, or one from
+# an address in WFSITE_METRICS_ALLOWED_NETWORKS (comma-separated CIDRs; loopback by default only
+# with DEBUG on). Neither set: /metrics answers 403 to everyone.
+WFSITE_METRICS_TOKEN = os.environ.get("WFSITE_METRICS_TOKEN", "")
+WFSITE_METRICS_ALLOWED_NETWORKS = env_list(
+    "WFSITE_METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"] if DEBUG else []
+)
+for _network in WFSITE_METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"WFSITE_METRICS_ALLOWED_NETWORKS holds {_network!r}, which is not a network like 10.0.0.0/8"
+        ) from None
+
+# Logs: one line per request and per run transition, each with its request id and run id;
+# WFSITE_LOG_FORMAT=json writes one JSON object per line instead.
+WFSITE_LOG_FORMAT = os.environ.get("WFSITE_LOG_FORMAT", "plain").strip().lower() or "plain"
+if WFSITE_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"WFSITE_LOG_FORMAT must be plain or json, not {WFSITE_LOG_FORMAT!r}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "sessions_app.ops.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s run=%(run_id)s] %(message)s"
+        },
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(run_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": WFSITE_LOG_FORMAT}
+    },
+    "loggers": {
+        "wfsite": {"handlers": ["console"], "level": os.environ.get("WFSITE_LOG_LEVEL", "INFO")},
+    },
+}
+
+# Retention (`manage.py prune`, and `reap_runs --loop` every WFSITE_PRUNE_INTERVAL seconds; 0 never).
+# Each is in days; 0 keeps forever. None of them removes anything a page shows (README).
+WFSITE_TASK_RESULTS_KEEP_DAYS = env_int("WFSITE_TASK_RESULTS_KEEP_DAYS", 14)
+WFSITE_RUN_EVENTS_KEEP_DAYS = env_int("WFSITE_RUN_EVENTS_KEEP_DAYS", 30)
+WFSITE_LOGIN_RECORDS_KEEP_DAYS = env_int("WFSITE_LOGIN_RECORDS_KEEP_DAYS", 90)
+WFSITE_PRUNE_INTERVAL = env_int("WFSITE_PRUNE_INTERVAL", 3600)

@@ -3,14 +3,17 @@
 The form carries the version its text was made from (`base_version`). Validation takes the
 session's row lock, which the admin's transaction holds until `save_model` has written, and
 works out the edit with `services.state.state_edit_ops`: when the state moved on since, the
-form is refused, keeping the typed text, and shows what changed (`stale`); resubmitted with
-`resolve` = "merge" the admin's own changes are replayed onto the latest state (true conflicts
-are listed per path), with "replace" the text replaces the latest version the admin was shown.
+form is refused, keeping the typed text, and shows what changed (`stale`) and, on that same first
+refusal, every value both sides changed (`conflicts`), so one choice settles it. Resubmitted with
+`resolve` = "merge" the admin's own changes are replayed onto the latest state; "mine" or
+"theirs" replays them too and settles each value changed on both sides the way chosen (only over
+the version the admin was shown); "replace" makes the text replace the version the admin was shown.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django import forms
@@ -19,14 +22,14 @@ from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 
 from sessions_app.models import StateChange, WorkflowSession
-from sessions_app.selectors.diffs import DiffRow, preview
+from sessions_app.selectors.diffs import DiffRow, edit_diff, preview
 from sessions_app.selectors.history import changes_since, version_diff
 from sessions_app.services.state import StateConflictError, StateStaleError, state_edit_ops
 from sessions_app.state.changes import path_text
 from sessions_app.state.store import state_load, state_snapshot
 from sessions_app.state.versions import VersionUnavailableError, state_at_version
 from sessions_app.views.state_pages.forms import state_from_text, state_text
-from sessions_app.workflow.state import MISSING, get_at
+from sessions_app.workflow.state import MISSING, Op, Path, apply, copy_json, get_at
 
 STALE = (
     "Someone else changed the state after you opened this page: you started from version {base}, "
@@ -35,12 +38,24 @@ STALE = (
 )
 CONFLICT = (
     "Your edit and the newer changes both changed {where}. Nothing was saved and your text is kept "
-    "below. Change your text, or choose “Replace” to save it as it is over version {latest}."
+    "below. Choose above whether to keep your values or the newer ones there (the rest of your edit "
+    "is applied either way), or to replace version {latest} with your text as it is; then save again."
 )
 UNAVAILABLE = (
     "{error} So your edit cannot be applied on top of the newer changes; nothing was saved. Choose "
     "“Replace” to save your text as it is over version {latest}, or reload the page."
 )
+
+
+MERGE = [("merge", "Apply my changes on top of the latest version (keeps what changed meanwhile)")]
+SETTLE = [
+    ("mine", "Apply my changes on top of the latest version; where both changed a value, keep mine"),
+    (
+        "theirs",
+        "Apply my changes on top of the latest version; where both changed a value, keep the newer one",
+    ),
+]
+REPLACE = [("replace", "Replace the latest version with my text as it is (undoes what changed meanwhile)")]
 
 
 @dataclass(frozen=True)
@@ -75,14 +90,7 @@ class SessionStateForm(forms.ModelForm):
         help_text="A JSON object. Saving records the change in the history, where it can be undone.",
     )
     base_version = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
-    resolve = forms.ChoiceField(
-        required=False,
-        widget=forms.RadioSelect,
-        choices=[
-            ("merge", "Apply my changes on top of the latest version (keeps what changed meanwhile)"),
-            ("replace", "Replace the latest version with my text as it is (undoes what changed meanwhile)"),
-        ],
-    )
+    resolve = forms.ChoiceField(required=False, widget=forms.RadioSelect, choices=[*MERGE, *SETTLE, *REPLACE])
     seen_version = forms.IntegerField(min_value=0, required=False, widget=forms.HiddenInput)
 
     class Meta:
@@ -122,39 +130,109 @@ class SessionStateForm(forms.ModelForm):
         resolve, seen = cleaned.get("resolve") or "", cleaned.get("seen_version")
         if resolve == "replace" and seen is not None:
             base = seen
-        on_top = resolve == "merge"
-        rows = WorkflowSession.objects.all()
-        if transaction.get_connection().in_atomic_block:  # the admin's: held until save_model is done
-            rows = rows.select_for_update(no_key=True)
-        locked = rows.get(pk=self.instance.pk)
+        locked = self._locked()
         latest = state_load(locked)
+        refuse = partial(self._refuse, locked, latest, new_state, base)
         try:
+            if resolve in ("mine", "theirs") and seen == locked.version:
+                # The conflicts were shown against this very version: settle them as chosen.
+                cleaned["state"] = self._settled(locked, latest, new_state, base, keep_mine=resolve == "mine")
+                self.edit = (locked.version, False)
+                return cleaned
+            on_top = resolve in ("merge", "mine", "theirs")
             state_edit_ops(
                 session=locked, latest=latest, new_state=new_state, base_version=base, on_top=on_top
             )
         except StateStaleError:
-            self._refuse(locked, base, STALE.format(base=base, latest=locked.version))
+            paths = self._conflict_paths(locked, latest, new_state, base)
+            refuse(
+                paths,
+                self._conflict_text(paths, locked)
+                if paths
+                else STALE.format(base=base, latest=locked.version),
+            )
         except StateConflictError as error:
-            self.conflicts = self._conflicts(locked, latest, new_state, base, error.paths)
-            where = ", ".join(row.path for row in self.conflicts[:5])
-            self._refuse(locked, base, CONFLICT.format(where=where, latest=locked.version))
+            refuse(error.paths, self._conflict_text(error.paths, locked))
         except VersionUnavailableError as error:
-            self._refuse(locked, base, UNAVAILABLE.format(error=error, latest=locked.version))
+            refuse([], UNAVAILABLE.format(error=error, latest=locked.version))
         else:
             self.edit = (base, on_top)
         return cleaned
 
-    def _refuse(self, locked: WorkflowSession, base: int, message: str) -> None:
+    def _locked(self) -> WorkflowSession:
+        rows = WorkflowSession.objects.all()
+        if transaction.get_connection().in_atomic_block:  # the admin's: held until save_model is done
+            rows = rows.select_for_update(no_key=True)
+        return rows.get(pk=self.instance.pk)
+
+    @staticmethod
+    def _conflict_text(paths: list[Path], locked: WorkflowSession) -> str:
+        where = ", ".join(path_text(p) for p in paths[:5]) + (
+            f" and {len(paths) - 5} more" if len(paths) > 5 else ""
+        )
+        return CONFLICT.format(where=where, latest=locked.version)
+
+    @staticmethod
+    def _mine_ops(locked: WorkflowSession, mine: dict[str, Any], base: int) -> list[Op]:
+        return edit_diff(state_at_version(session=locked, version=base), mine)
+
+    def _conflict_paths(
+        self, locked: WorkflowSession, latest: dict[str, Any], mine: dict[str, Any], base: int
+    ) -> list[Path]:
+        """Return every path that applying the edit on top would refuse, so the first refusal shows them all."""
+        if base > locked.version:
+            return []
+        try:
+            apply(copy_json(latest), self._mine_ops(locked, mine, base))
+        except StateConflictError as error:
+            return list(error.paths)
+        except VersionUnavailableError:
+            return []
+        return []
+
+    def _settled(
+        self,
+        locked: WorkflowSession,
+        latest: dict[str, Any],
+        mine: dict[str, Any],
+        base: int,
+        *,
+        keep_mine: bool,
+    ) -> dict[str, Any]:
+        """Return the latest state with the edit replayed on it, each conflict settled as chosen."""
+        ops = self._mine_ops(locked, mine, base)
+        if not keep_mine:
+            conflicted = set(self._conflict_paths(locked, latest, mine, base))
+            ops = [op for op in ops if op.path not in conflicted]
+        # Forced: the conflicts are settled, and a change whose place the newer version removed is dropped.
+        return apply(copy_json(latest), ops, force=True)
+
+    def _refuse(
+        self,
+        locked: WorkflowSession,
+        latest: dict[str, Any],
+        mine: dict[str, Any],
+        base: int,
+        paths: list[Path],
+        message: str,
+    ) -> None:
         try:
             rows: list[DiffRow] | None = version_diff(session=locked, before=base, after=locked.version).rows
         except VersionUnavailableError:
             rows = None
         self.stale = Stale(base, locked.version, rows, changes_since(session=locked, version=base))
+        self.conflicts = self._conflicts(locked, latest, mine, base, paths) if paths else []
         self.add_error("state", message)
-        # Shown again with the latest version as the one reviewed, and merging as the default.
+        # Shown again with the latest version as the one reviewed, and only the choices that can settle it.
         self.data = self.data.copy()
         self.data["seen_version"] = str(locked.version)
-        self.data["resolve"] = self.data.get("resolve") or "merge"
+        if self.conflicts:
+            self.fields["resolve"].choices = [*SETTLE, *REPLACE]
+            self.data["resolve"] = ""
+        else:
+            self.fields["resolve"].choices = [*MERGE, *REPLACE]
+            previous = self.data.get("resolve")
+            self.data["resolve"] = previous if previous in ("merge", "replace") else "merge"
 
     @staticmethod
     def _conflicts(

@@ -15,6 +15,11 @@ from django.utils.safestring import SafeString
 
 from sessions_app.models import RunEvent, StateChange, WorkflowRun
 from sessions_app.selectors.history import change_rows
+from sessions_app.selectors.run_facts import duration_text, run_first_input
+from sessions_app.services.runs import run_delete
+from sessions_app.templatetags.dashboard import path_breaks
+
+FIRST_INPUT_CHARS = 80
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -37,11 +42,12 @@ class WorkflowRunAdmin(ReadOnlyAdmin):
     list_display = [
         "run_id",
         "session_link",
+        "first_input",
         "workflow",
         "status",
         "cache_hit",
         "created_at",
-        "duration",
+        "took",
         "started_by",
     ]
     list_filter = ["status", "cache_hit", "workflow"]
@@ -57,7 +63,7 @@ class WorkflowRunAdmin(ReadOnlyAdmin):
         "cache_hit",
         "inputs_pretty",
         ("created_at", "started_at", "finished_at", "heartbeat_at"),
-        "duration",
+        "took",
         "started_by",
         "error",
         "output",
@@ -69,9 +75,25 @@ class WorkflowRunAdmin(ReadOnlyAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowRun]:
         return super().get_queryset(request).defer("output", "unsaved_state")
 
+    def delete_model(self, request: HttpRequest, obj: WorkflowRun) -> None:
+        run_delete(run=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WorkflowRun]) -> None:
+        for run in queryset:
+            run_delete(run=run, actor=request.user)
+
     @admin.display(description="Session")
     def session_link(self, obj: WorkflowRun) -> SafeString:
         return _session_link(obj.session)
+
+    @admin.display(description="First input")
+    def first_input(self, obj: WorkflowRun) -> str:
+        text = run_first_input(obj)
+        return text if len(text) <= FIRST_INPUT_CHARS else text[: FIRST_INPUT_CHARS - 1] + "…"
+
+    @admin.display(description="Duration")
+    def took(self, obj: WorkflowRun) -> str:
+        return duration_text(obj.duration) or "—"
 
     @admin.display(description="Run page")
     def run_link(self, obj: WorkflowRun) -> SafeString:
@@ -132,11 +154,13 @@ class StateChangeAdmin(ReadOnlyAdmin):
     def diff(self, obj: StateChange) -> SafeString:
         rows = format_html_join(
             "",
-            "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
-            ((row.path, row.kind, row.before, row.after) for row in change_rows(obj)),
+            '<tr><td><code class="state-path">{}</code></td><td>{}</td><td><code class="diff-value">{}</code></td>'
+            '<td><code class="diff-value">{}</code></td></tr>',
+            ((path_breaks(row.path), row.kind, row.before, row.after) for row in change_rows(obj)),
         )
         return format_html(
-            '<table class="state-diff"><thead><tr><th>Where</th><th>Change</th><th>Before</th><th>After</th>'
+            '<table class="state-diff"><thead><tr><th scope="col">Where</th><th scope="col">Change</th>'
+            '<th scope="col">Before</th><th scope="col">After</th>'
             "</tr></thead><tbody>{}</tbody></table>",
             rows,
         )

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import filesizeformat
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -16,7 +17,9 @@ from sessions_app.admin import state_views
 from sessions_app.admin.forms import SessionStateForm
 from sessions_app.models import WorkflowSession
 from sessions_app.roles import CAN_CREATE_SESSION
+from sessions_app.services.sessions import session_delete, session_rename
 from sessions_app.services.state import session_state_edit
+from sessions_app.state.layout import session_caches
 from sessions_app.state.store import state_load
 from sessions_app.state.versions import history_floor
 from sessions_app.views.state_pages.forms import state_text
@@ -28,7 +31,7 @@ ABOUT = [
     "workflow",
     "user_id",
     ("version", "updated_at"),
-    ("state_size", "cache_entries"),
+    ("state_size_text", "cache_entries"),
 ]
 ABOUT += [("run_count", "last_run_status"), "created_at"]
 
@@ -42,7 +45,7 @@ class WorkflowSessionAdmin(admin.ModelAdmin):
         "workflow",
         "version",
         "cache_entries",
-        "state_size",
+        "state_size_text",
         "run_count",
         "updated_at",
     ]
@@ -54,7 +57,7 @@ class WorkflowSessionAdmin(admin.ModelAdmin):
         "workflow",
         "user_id",
         "version",
-        "state_size",
+        "state_size_text",
         "cache_entries",
         "run_count",
         "last_run_status",
@@ -76,6 +79,10 @@ class WorkflowSessionAdmin(admin.ModelAdmin):
         state = ["state", "base_version"] if editable else ["state_pretty"]
         return [(None, {"fields": ABOUT}), ("State", {"fields": state})]
 
+    @admin.display(description="State size", ordering="state_size")
+    def state_size_text(self, obj: WorkflowSession) -> str:
+        return filesizeformat(obj.state_size)
+
     @admin.display(description="State")
     def state_pretty(self, obj: WorkflowSession) -> SafeString:
         return format_html('<pre class="state-json">{}</pre>', state_text(state_load(obj)))
@@ -84,7 +91,7 @@ class WorkflowSessionAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: WorkflowSession, form: SessionStateForm, change: bool
     ) -> None:
         if "name" in form.changed_data:
-            obj.save(update_fields=["name"])  # only the name: the state goes through the service
+            session_rename(session=obj, name=form.cleaned_data["name"], actor=request.user)
         if form.edit is not None:
             base, on_top = form.edit
             # response_change, which says what was saved, is given only the request.
@@ -95,6 +102,13 @@ class WorkflowSessionAdmin(admin.ModelAdmin):
                 actor=request.user,
                 on_top=on_top,
             )
+
+    def delete_model(self, request: HttpRequest, obj: WorkflowSession) -> None:
+        session_delete(session=obj, actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WorkflowSession]) -> None:
+        for session in queryset:
+            session_delete(session=session, actor=request.user)
 
     def construct_change_message(
         self, request: HttpRequest, form: SessionStateForm, formsets: Any, add: bool = False
@@ -122,7 +136,7 @@ class WorkflowSessionAdmin(admin.ModelAdmin):
             form = context["adminform"].form
             state = getattr(form, "loaded_state", None)
             state = state_load(obj) if state is None else state
-            context["state_keys"] = state_overview(state, self.links(obj))
+            context["state_keys"] = state_overview(state, self.links(obj), session_caches(obj))
             context["can_edit_state"] = self.has_change_permission(request, obj)
             context["state_links"] = self.links(obj)
         return super().render_change_form(request, context, *args, obj=obj, **kwargs)

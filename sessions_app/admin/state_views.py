@@ -16,7 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.urls import reverse
 
 from sessions_app.models import WorkflowSession
-from sessions_app.roles import CAN_CREATE_SESSION
+from sessions_app.roles import CAN_CREATE_SESSION, CAN_EDIT_STATE, CAN_VIEW, refusal
 from sessions_app.views.state_pages.actions import action_page, import_page
 from sessions_app.views.state_pages.pages import StateLinks, diff_page, export_response, history_page
 
@@ -51,7 +51,9 @@ def _session(
         raise Http404("No such session.")
     allowed = model_admin.has_change_permission if change else model_admin.has_view_permission
     if not allowed(request, session):
-        raise PermissionDenied
+        if change:
+            raise PermissionDenied(refusal(CAN_EDIT_STATE, doing="change a session's state"))
+        raise PermissionDenied(refusal(CAN_VIEW, doing="see sessions"))
     return session
 
 
@@ -96,7 +98,7 @@ def import_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResp
     if request.method not in ("GET", "POST"):
         return HttpResponseNotAllowed(["GET", "POST"])
     if not (model_admin.has_change_permission(request) and request.user.has_perm(CAN_CREATE_SESSION)):
-        raise PermissionDenied
+        raise PermissionDenied(refusal(CAN_EDIT_STATE, CAN_CREATE_SESSION, doing="import sessions"))
     return import_page(
         request,
         session=None,

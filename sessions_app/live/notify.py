@@ -1,6 +1,6 @@
 """Wake a run's feed when the run changes: PostgreSQL's LISTEN/NOTIFY, or a plain timer elsewhere.
 
-On PostgreSQL, triggers (migration 0004) send `NOTIFY wfsite_runs, '<run pk>'` when a run gets
+On PostgreSQL, triggers (migration 0005) send `NOTIFY wfsite_runs, '<run pk>'` when a run gets
 events or changes status. Each web process's event loop has one `Listener`: one connection of
 its own (outside the pool) that listens for as long as any feed does, and wakes the feeds of the
 runs named. While it is connected a feed sleeps until woken (or a slow fallback timer, in case a

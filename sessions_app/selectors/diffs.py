@@ -1,6 +1,6 @@
 """Diffs a person can read: ops turned into rows of path, kind of change, and short previews.
 
-Values are summarised, never shown whole: a cached post becomes its topic and the start of its
+Values are summarised, never shown whole: a cached post becomes its key and the start of its
 text with its length, so a diff of a large cache stays a page, not a dump. Rows hold plain text;
 templates escape it.
 """

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from sessions_app.models import RunEvent, WorkflowRun, WorkflowSession
+from sessions_app.ops.logs import run_transition_log
 from sessions_app.services.run_events import END_EVENTS, RUN_FAILED, run_event_append, storable_text
 
 logger = logging.getLogger("wfsite.runs")
@@ -45,7 +46,9 @@ def run_fail(
         rows = rows.filter(heartbeat_at__lt=heartbeat_before)
     if not rows.update(status=WorkflowRun.Status.FAILED, error=error, finished_at=now):
         return False
+    previous = run.status
     run.status, run.error, run.finished_at = WorkflowRun.Status.FAILED, error, now
+    run_transition_log(run, previous, note=error)
     run_event_append(run=run, event=RUN_FAILED, content=error)
     WorkflowSession.objects.filter(pk=run.session_id).update(last_run_status=run.status)
     return True

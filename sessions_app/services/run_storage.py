@@ -43,9 +43,11 @@ class RunStorage(DjangoWorkflowStorage):
             self._write_events(run)
         return super().commit(meta=meta, base_version=base_version, ops=ops, state=state, run=run)
 
-    def _log_change(self, row: WorkflowSession, ops: list[Op], *, run: WorkflowRun | None) -> None:
+    def _log_change(
+        self, row: WorkflowSession, ops: list[Op], *, run: WorkflowRun | None, summary: str
+    ) -> None:
         # The run's own write_to_storage() saves are its changes too, not a person's edits.
-        super()._log_change(row, ops, run=self.writer.run if run is None else run)
+        super()._log_change(row, ops, run=self.writer.run if run is None else run, summary=summary)
 
     def record_run(self, run: RunRecord) -> None:
         """Write the run's events, then record the run (its state could not be saved)."""

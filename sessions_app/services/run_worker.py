@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from sessions_app.models import WorkflowRun, WorkflowSession
+from sessions_app.ops.logs import run_logging, run_transition_log
 from sessions_app.registry import get_workflow_class
 from sessions_app.services.run_events import RunEventWriter
 from sessions_app.services.run_failures import run_end_event, run_fail
@@ -43,9 +44,15 @@ class RunEndedElsewhere(Exception):
 
 def run_execute(*, run_id: str) -> None:
     """Execute a queued run here; a workflow's error fails the run but never this process."""
+    with run_logging(run_id):
+        _run_execute(run_id)
+
+
+def _run_execute(run_id: str) -> None:
     run = _run_claim(run_id)
     if run is None:
         return
+    run_transition_log(run, Status.QUEUED)
     try:
         _run_drive(run)
     except RunEndedElsewhere as error:
@@ -148,6 +155,7 @@ def _run_settle(run: WorkflowRun, error: BaseException | None) -> None:
             run.save(update_fields=["status", "error"])
             WorkflowSession.objects.filter(pk=run.session_id).update(last_run_status=run.status)
         run_end_event(run=run)
+        run_transition_log(run, Status.RUNNING, note=run.error)
     except DatabaseError:
         logger.exception("Could not record how run %s ended; the reaper will fail it", run.run_id)
 

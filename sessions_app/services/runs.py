@@ -14,19 +14,24 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from sessions_app.models import RunEvent, StateEntry, WorkflowRun, WorkflowSession
+from sessions_app.models import RunEvent, WorkflowRun, WorkflowSession
+from sessions_app.ops.logs import run_transition_log
 from sessions_app.registry import UnknownWorkflowError, get_workflow_class
+from sessions_app.roles import CAN_DELETE_RUN, CAN_RUN
+from sessions_app.selectors.caches import cache_flight_key
+from sessions_app.services.permissions import Actor, actor_require
 from sessions_app.services.rate_limits import run_rate_check
+from sessions_app.services.run_cache import CachedAnswer, run_cached_answer, run_inputs_check
 from sessions_app.services.run_events import COMPLETED_EVENT, storable_text
 from sessions_app.services.run_failures import run_fail, run_reap_if_stale, runs_reap_stale
-from sessions_app.services.run_hooks import CachedAnswer, run_hooks_for
 from sessions_app.services.run_inputs import run_inputs_clean
+from sessions_app.state.cache_stats import cache_stats_hit, cache_stats_start
+from sessions_app.state.runs import CREDIT_FIELDS, run_credit
 from sessions_app.tasks import run_execute_task
 
-__all__ = ["run_reap_if_stale", "run_start", "runs_reap_stale"]
+__all__ = ["run_delete", "run_reap_if_stale", "run_start", "runs_reap_stale"]
 
 logger = logging.getLogger("wfsite.runs")
 
@@ -39,25 +44,33 @@ def run_start(
     session: WorkflowSession,
     inputs: dict[str, Any],
     user: AbstractBaseUser | AnonymousUser | None,
+    accept_stale: bool = False,
     now: datetime | None = None,
 ) -> WorkflowRun:
     """Answer from the cache, join the run already making this result, or queue a new run.
 
-    Raises ValidationError for bad inputs and RunRateLimitedError when `user` has started as many
-    runs as WFSITE_RUN_RATE_LIMIT allows (joining a run in flight is always allowed).
+    `accept_stale` lets an entry older than its cache's ttl answer the run.
+
+    Raises PermissionDenied unless `user` has the runner role (None is the system), ValidationError
+    for bad inputs and RunRateLimitedError when `user` has started as many runs as
+    WFSITE_RUN_RATE_LIMIT allows (joining a run in flight is always allowed).
     """
+    actor_require(user, CAN_RUN)
     try:
         workflow_class = get_workflow_class(session.workflow)
     except UnknownWorkflowError as error:
         raise ValidationError({"workflow": [str(error)]}) from None
-    hooks = run_hooks_for(workflow_class)
-    cleaned = hooks.clean(run_inputs_clean(workflow_class=workflow_class, inputs=inputs))
-    # Two starts on one session queue here, so the second sees the first's run or cached post.
+    cleaned = run_inputs_check(
+        workflow_class=workflow_class, inputs=run_inputs_clean(workflow_class=workflow_class, inputs=inputs)
+    )
+    # Two starts on one session queue here, so the second sees the first's run or cached result.
     locked = WorkflowSession.objects.select_for_update().get(pk=session.pk)
     now = now or timezone.now()
     started_by = user if user is not None and user.is_authenticated else None
-    answer = hooks.cached_answer(locked, cleaned)
-    key = hooks.flight_key(cleaned)
+    answer = run_cached_answer(
+        session=locked, workflow_class=workflow_class, inputs=cleaned, accept_stale=accept_stale
+    )
+    key = cache_flight_key(workflow_class=workflow_class, inputs=cleaned)
     if answer is None and key and (joined := _run_in_flight(session=locked, key=key)) is not None:
         return joined
     run_rate_check(user=started_by, now=now)
@@ -71,6 +84,7 @@ def run_start(
             workflow=locked.workflow,
             inputs=cleaned,
             flight_key=key,
+            accept_stale=accept_stale,
             started_by=started_by,
             created_at=now,
         )
@@ -79,6 +93,7 @@ def run_start(
     locked.last_run_status = run.status
     locked.save(update_fields=["run_count", "last_run_status"])
     session.run_count, session.last_run_status = locked.run_count, locked.last_run_status
+    run_transition_log(run, "", note="answered from the cache" if run.cache_hit else "")
     return run
 
 
@@ -107,8 +122,13 @@ def _run_from_cache(
         created_at=now,
     )
     RunEvent.objects.create(run=run, seq=1, event=COMPLETED_EVENT, content=output)
-    if answer.entry_id is not None:
-        StateEntry.objects.filter(pk=answer.entry_id).update(hits=F("hits") + 1)
+    entry = answer.entry
+    credit = cache_stats_hit(session_pk=session.pk, cache=entry.cache.state_key, key=entry.key)
+    if credit is None:
+        # An entry written before its stats were kept: start them now, with this hit.
+        cache_stats_start(session=session, entry=entry, hits=1)
+    run_credit(run, cache=entry.cache.state_key, key=entry.key, credit=credit)
+    run.save(update_fields=CREDIT_FIELDS)
     return run
 
 
@@ -130,3 +150,17 @@ def _run_enqueue(run: WorkflowRun) -> None:
         return
     run.task_id = str(result.id)[:64]
     WorkflowRun.objects.filter(pk=run.pk).update(task_id=run.task_id)
+
+
+@transaction.atomic
+def run_delete(*, run: WorkflowRun, actor: Actor) -> None:
+    """Delete a run and its events; its session's run count and last status follow."""
+    actor_require(actor, CAN_DELETE_RUN)
+    session = WorkflowSession.objects.select_for_update(no_key=True).get(pk=run.session_id)
+    run.delete()
+    last = (
+        WorkflowRun.objects.filter(session=session).order_by("-created_at").values_list("status", flat=True)
+    )
+    session.run_count = WorkflowRun.objects.filter(session=session).count()
+    session.last_run_status = last.first() or ""
+    session.save(update_fields=["run_count", "last_run_status"])

@@ -1,4 +1,4 @@
-"""Creating sessions from the dashboard."""
+"""Creating, renaming and deleting sessions (from the dashboard and the admin)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from django.db import IntegrityError, transaction
 
 from sessions_app.models import WorkflowSession
 from sessions_app.registry import UnknownWorkflowError, get_workflow_class
+from sessions_app.roles import CAN_CREATE_SESSION, CAN_DELETE_SESSION, CAN_EDIT_STATE
+from sessions_app.services.permissions import Actor, actor_require
 from sessions_app.state.store import EMPTY_STATE_SIZE
 
 MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
@@ -60,6 +62,7 @@ def session_create(
     user: AbstractBaseUser | AnonymousUser | None,
 ) -> WorkflowSession:
     """Create an empty session for a registered workflow; raise ValidationError naming each bad field."""
+    actor_require(user, CAN_CREATE_SESSION)
     errors = _session_errors(session_id, workflow, name)
     if not errors and WorkflowSession.objects.filter(session_id=session_id).exists():
         errors["session_id"] = [f"A session with the id {session_id!r} already exists."]
@@ -80,3 +83,20 @@ def session_create(
         raise ValidationError(
             {"session_id": [f"A session with the id {session_id!r} already exists."]}
         ) from None
+
+
+@transaction.atomic
+def session_rename(*, session: WorkflowSession, name: str, actor: Actor) -> None:
+    """Change the session's display name (the state is untouched)."""
+    actor_require(actor, CAN_EDIT_STATE)
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        raise ValidationError({"name": [f"The name must be text of at most {MAX_NAME} characters."]})
+    session.name = name
+    session.save(update_fields=["name"])
+
+
+@transaction.atomic
+def session_delete(*, session: WorkflowSession, actor: Actor) -> None:
+    """Delete the session with its state, runs, events and history."""
+    actor_require(actor, CAN_DELETE_SESSION)
+    session.delete()

@@ -22,8 +22,9 @@ from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.roles import CAN_EDIT_STATE
 from sessions_app.selectors.diffs import edit_diff
 from sessions_app.services.permissions import Actor, actor_require
-from sessions_app.state.changes import ops_summary, path_text
+from sessions_app.state.changes import ops_summary, path_text, place_text
 from sessions_app.state.history import history_baseline_ensure, history_prune, history_record
+from sessions_app.state.layout import session_caches
 from sessions_app.state.store import STATE_FIELDS, check_storable, state_load, state_write_ops
 from sessions_app.state.versions import state_at_version
 from sessions_app.workflow.errors import StateConflictError, StateNotSerializableError
@@ -93,12 +94,14 @@ def state_change_write(
     if not ops:
         return None
     history_baseline_ensure(session=locked, state=latest)
+    caches = session_caches(locked)
     try:
-        state_write_ops(locked, ops, latest=latest, save=False)
+        touched = state_write_ops(locked, ops, latest=latest, save=False, caches=caches)
     except StateTooLargeError as error:
         raise ValidationError(str(error)) from error
     locked.version += 1
     locked.save(update_fields=[*STATE_FIELDS, "version"])
+    summary = summary or ops_summary(ops, caches=caches, touched=touched)
     change = history_record(session=locked, ops=ops, source=source, actor=actor, summary=summary)
     history_prune(session=locked)
     for name in [*STATE_FIELDS, "version"]:  # the caller's object shows what was written
@@ -190,7 +193,9 @@ def session_state_delete(
     latest = state_load(locked)
     seen = _value_at(_seen(locked, latest, base_version), path)
     op = Op("delete", path, None, seen)
-    return _clear_one(session, locked, latest, op, actor, f"Deleted {path_text(path)}")
+    return _clear_one(
+        session, locked, latest, op, actor, f"Deleted {place_text(path, session_caches(locked), seen)}"
+    )
 
 
 def _clear_one(
@@ -233,7 +238,7 @@ def session_state_restore(
         ops=ops,
         source=Source.RESTORE,
         actor=actor,
-        summary=f"Restored version {version}: {ops_summary(ops)}",
+        summary=f"Restored version {version}: {ops_summary(ops, caches=session_caches(locked))}",
     )
 
 

@@ -2,8 +2,8 @@
 
 Reading opens the file read-only with `sqlite3` and decodes each row as upstream wrote it: JSON
 columns as text (`'null'` text and SQL NULL both mean nothing), `updated_at` NULL on rows never
-updated, the state under `session_data["session_state"]` in either cache shape (a list of
-`{"topic", "blog_post"}`, duplicates kept, or an object by topic). A row that cannot be read is
+updated, the state under `session_data["session_state"]` in either cache shape (a list of records,
+duplicates kept, or an object keyed by the cache's key). A row that cannot be read is
 reported and skipped; the others are imported. Importing is idempotent: a new session gets one
 recorded import change (made from {}), an existing one gets an import change only when its state
 differs from the row's, and runs (phidata's `memory["runs"]`, agno's, or our `<table>_runs`) are
@@ -26,6 +26,8 @@ from django.utils import timezone
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
 from sessions_app.registry import workflow_classes
+from sessions_app.roles import CAN_CREATE_SESSION, CAN_EDIT_STATE
+from sessions_app.services.permissions import Actor, actor_require
 from sessions_app.services.state import edit_diff, state_change_write
 from sessions_app.state.history import history_record
 from sessions_app.state.storage import check_session_id
@@ -213,11 +215,13 @@ def _add_runs(session: WorkflowSession, runs: list[dict[str, Any]]) -> int:
 
 
 @transaction.atomic
-def session_import_upstream(*, row: UpstreamRow, source: str) -> str:
+def session_import_upstream(*, row: UpstreamRow, source: str, actor: Actor) -> str:
     """Import one upstream row; return "created", "updated" or "unchanged" (runs added aside)."""
+    actor_require(actor, CAN_EDIT_STATE)
     session = WorkflowSession.objects.select_for_update(no_key=True).filter(session_id=row.session_id).first()
     summary = f"Imported from {source}"[:500]
     if session is None:
+        actor_require(actor, CAN_CREATE_SESSION)
         session = WorkflowSession.objects.create(
             session_id=row.session_id,
             workflow=row.workflow,
@@ -232,7 +236,9 @@ def session_import_upstream(*, row: UpstreamRow, source: str) -> str:
         session.version = 1 if ops else 0
         session.save(update_fields=[*STATE_FIELDS, "version"])
         if ops:
-            history_record(session=session, ops=ops, source=StateChange.Source.IMPORT, summary=summary)
+            history_record(
+                session=session, ops=ops, source=StateChange.Source.IMPORT, actor=actor, summary=summary
+            )
         _add_runs(session, row.runs)
         return "created"
     latest = state_load(session)
@@ -242,7 +248,7 @@ def session_import_upstream(*, row: UpstreamRow, source: str) -> str:
         latest=latest,
         ops=edit_diff(latest, row.state),
         source=StateChange.Source.IMPORT,
-        actor=None,
+        actor=actor,
         summary=summary,
     )
     added = _add_runs(session, row.runs)

@@ -1,12 +1,15 @@
 """The row layout's rules: which values become StateEntry rows, their lookup keys, and state sizes.
 
-See `sessions_app.state.store` for the invariants these keep.
+See `sessions_app.state.store` for the invariants these keep. An entry's lookup key is its key in
+the cache the session's workflow declares for its list (`sessions_app.workflow.cache`), fitted to
+the column by `index_key`; a list no cache declares has none.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -15,6 +18,8 @@ from django.db.models import JSONField, Value
 from django.utils import timezone
 
 from sessions_app.models import StateEntry, WorkflowSession
+from sessions_app.registry import workflow_caches
+from sessions_app.workflow.cache import Cache
 from sessions_app.workflow.errors import StateNotSerializableError
 from sessions_app.workflow.state import Path, check_json
 
@@ -49,10 +54,35 @@ def state_size(members: int, total: int) -> int:
     return 1 + total if members else EMPTY_STATE_SIZE
 
 
-def lookup_key(value: Any) -> str:
-    """Return an element's normalised topic (how a cached post is found), or ""."""
-    if isinstance(value, dict) and isinstance(value.get("topic"), str):
-        return " ".join(value["topic"].split()).casefold()[:MAX_LOOKUP]
+Caches = Mapping[str, Cache]
+
+
+def index_key(key: str) -> str:
+    """Return a cache key as its columns hold it: itself, or a digest when it is longer than they are."""
+    if len(key) <= MAX_LOOKUP:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def session_caches(session: WorkflowSession) -> Caches:
+    """Return the caches the session's workflow declares, by state key ({} when it is not registered)."""
+    return workflow_caches(session.workflow)
+
+
+def entry_keyer(caches: Caches, key: str) -> Callable[[Any], str]:
+    """Return the function giving each element of the list under `key` its lookup key."""
+    cache = caches.get(key)
+    if cache is None:
+        return _no_lookup_key
+
+    def keyer(value: Any) -> str:
+        found = cache.entry_key(value, 0)
+        return "" if found is None else index_key(found)
+
+    return keyer
+
+
+def _no_lookup_key(value: Any) -> str:
     return ""
 
 
@@ -87,10 +117,11 @@ def _check_postgres_text(value: Any, path: Path) -> None:
 
 
 def new_entries(
-    session: WorkflowSession, key: str, start: int, items: Iterable[Any]
+    session: WorkflowSession, key: str, start: int, items: Iterable[Any], caches: Caches
 ) -> tuple[list[StateEntry], int]:
     """Build entries for `items` at positions from `start`; return them and their sizes' sum."""
     now, entries, total = timezone.now(), [], 0
+    lookup_key = entry_keyer(caches, key)
     for position, value in enumerate(items, start):
         size = json_size(value)
         total += size

@@ -10,11 +10,12 @@ from django.utils import timezone
 from sessions_app.models import StateEntry, WorkflowSession
 from sessions_app.state.layout import (
     JSON_NULL,
+    Caches,
     check_storable,
+    entry_keyer,
     is_row_list,
     json_size,
     list_size,
-    lookup_key,
     member_size,
     new_entries,
     state_size,
@@ -41,10 +42,15 @@ _SHIFT = 1_000_000_000
 
 
 class RowWriter:
-    """Write ops to one session's rows and keep its counters in step."""
+    """Write ops to one session's rows and keep its counters in step.
 
-    def __init__(self, session: WorkflowSession, latest: dict[str, Any] | None) -> None:
-        self.session, self.latest = session, latest
+    `touched` collects what was written into each declared cache's list: (cache, value, index),
+    so that the entries' stats can follow (`state.cache_stats`).
+    """
+
+    def __init__(self, session: WorkflowSession, latest: dict[str, Any] | None, caches: Caches) -> None:
+        self.session, self.latest, self.caches = session, latest, caches
+        self.touched: list[tuple[str, Any, int | str]] = []
         self.entries = StateEntry.objects.filter(session=session)
         self.now = timezone.now()
         members = len(session.session_state) + len(session.list_keys)
@@ -94,7 +100,8 @@ class RowWriter:
     def put(self, key: str, value: Any) -> None:
         """Store a value under a key that is absent now."""
         if is_row_list(key, value):
-            built, size = new_entries(self.session, key, 0, value)
+            built, size = new_entries(self.session, key, 0, value, self.caches)
+            self._touch(key, value, 0)
             StateEntry.objects.bulk_create(built)
             self.session.list_keys.append(key)
             self.session.cache_entries += len(built)
@@ -102,6 +109,7 @@ class RowWriter:
         else:
             self.session.session_state[key] = copy_json(value)
             self.total += member_size(key, json_size(value))
+            self._touch_members(key, value, ())
 
     def remove(self, key: str) -> None:
         if key in self.session.list_keys:
@@ -125,7 +133,8 @@ class RowWriter:
             self.remove(key)
             self.put(key, [*current, *items] if isinstance(current, list) else items)
             return
-        built, size = new_entries(self.session, key, n, items)
+        built, size = new_entries(self.session, key, n, items, self.caches)
+        self._touch(key, items, n)
         StateEntry.objects.bulk_create(built)
         self.session.cache_entries += len(built)
         self.total += size + len(built) - (1 if n == 0 and built else 0)
@@ -162,9 +171,10 @@ class RowWriter:
         self.entries.filter(key=key, position=index).update(
             value=JSON_NULL if value is None else value,
             size=size,
-            lookup_key=lookup_key(value),
+            lookup_key=entry_keyer(self.caches, key)(value),
             updated_at=self.now,
         )
+        self._touch(key, [value], index)
         self.total += size - old_size
 
     def delete_element(self, key: str, index: int) -> None:
@@ -178,6 +188,10 @@ class RowWriter:
         self.session.cache_entries -= 1
         self.total -= found[1] + 1 - (1 if n == 1 else 0)
 
+    def _touch(self, key: str, items: Any, start: int) -> None:
+        if key in self.caches:
+            self.touched += [(key, item, index) for index, item in enumerate(items, start)]
+
     def write_plain(self, key: str, op: Op) -> None:
         state = self.session.session_state
         before = member_size(key, json_size(state[key])) if key in state else 0
@@ -186,4 +200,12 @@ class RowWriter:
         if key in state:
             check_storable(state[key], (key,))
             after = member_size(key, json_size(state[key]))
+            self._touch_members(key, state[key], op.path[1:2])
         self.total += after - before
+
+    def _touch_members(self, key: str, holder: Any, members: tuple[Any, ...]) -> None:
+        """Note the members of an object-shaped cache that an op wrote (all of them when it set the whole)."""
+        if key not in self.caches or not isinstance(holder, dict):
+            return
+        names = [name for name in members if name in holder] if members else list(holder)
+        self.touched += [(key, holder[name], name) for name in names]

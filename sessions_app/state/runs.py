@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sessions_app.models import WorkflowRun, WorkflowSession
+from sessions_app.state.cache_stats import HitCredit, cache_stats_hit
 from sessions_app.workflow.storage import RunRecord
 
 
@@ -45,7 +46,11 @@ def _run_uuid(run_id: str) -> uuid.UUID:
 
 
 def _run_fields(run: RunRecord) -> dict[str, Any]:
+    usage = run.usage or {}
     return {
+        "prompt_tokens": usage.get("prompt_tokens"),
+        "completion_tokens": usage.get("completion_tokens"),
+        "tokens_estimated": bool(usage.get("estimated")),
         "status": run.status,
         "cache_hit": run.cache_hit,
         "output": _text(run.output),
@@ -80,6 +85,26 @@ def run_save(session: WorkflowSession, run: RunRecord, workflow: str) -> Workflo
     session.run_count = WorkflowRun.objects.filter(session=session).count()
     session.last_run_status = run.status
     return row
+
+
+CREDIT_FIELDS = ["cache_key", "saved_seconds", "saved_tokens", "saved_tokens_estimated"]
+
+
+def run_credit_hits(row: WorkflowRun, hits: list[list[str]]) -> None:
+    """Count the run's cache hits on their entries, and record on the run what the first one saved."""
+    for state_key, key in hits:
+        credit = cache_stats_hit(session_pk=row.session_id, cache=state_key, key=key)
+        if credit is not None and not row.cache_key:
+            run_credit(row, cache=state_key, key=key, credit=credit)
+            row.save(update_fields=CREDIT_FIELDS)
+
+
+def run_credit(row: WorkflowRun, *, cache: str, key: str, credit: HitCredit | None) -> None:
+    """Note on a cache-hit run which entry answered it and what producing that entry had cost."""
+    row.cache_key = f"{cache}:{key}"[: WorkflowRun._meta.get_field("cache_key").max_length]
+    if credit is not None:
+        row.saved_seconds, row.saved_tokens = credit.seconds, credit.tokens
+        row.saved_tokens_estimated = credit.estimated
 
 
 def run_record(row: WorkflowRun, session_id: str) -> RunRecord:

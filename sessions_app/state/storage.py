@@ -16,9 +16,11 @@ from django.db.models import Count
 from django.db.models.functions import Coalesce
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
+from sessions_app.state.cache_stats import cache_stats_stored_at
 from sessions_app.state.changes import ops_encode, ops_summary
 from sessions_app.state.history import history_keep, history_prune
-from sessions_app.state.runs import run_record, run_save
+from sessions_app.state.layout import session_caches
+from sessions_app.state.runs import run_credit_hits, run_record, run_save
 from sessions_app.state.store import (
     EMPTY_STATE_SIZE,
     STATE_FIELDS,
@@ -101,7 +103,7 @@ class DjangoWorkflowStorage:
             self._describe(row, meta)
             row.save(update_fields=_SESSION_FIELDS)
             if ops:
-                self._log_change(row, ops, run=None)
+                self._log_change(row, ops, run=None, summary=ops_summary(ops, caches=session_caches(row)))
         return self.read(session.session_id)
 
     def commit(
@@ -134,21 +136,22 @@ class DjangoWorkflowStorage:
         run: RunRecord | None,
     ) -> Commit:
         row, created = self._lock(meta, version=base_version + 1)
-        commit = Commit(version=base_version, ops=ops)
+        caches = {cache.state_key: cache for cache in meta.caches} or session_caches(row)
+        commit, touched = Commit(version=base_version, ops=ops), []
         if created:
             # Deleted since the run loaded it: only the run's own changes survive the deletion.
             new_state = state if base_version == 0 else apply({}, list(ops))
             commit.merged_state = None if base_version == 0 else new_state
-            state_replace(row, new_state, save=False)
+            touched = state_replace(row, new_state, save=False, caches=caches, producer=run)
             ops = diff({}, new_state)
         elif row.version == base_version:
-            if ops:
-                state_write_ops(row, ops, save=False)  # the fast path: no whole state is read
+            if ops:  # the fast path: no whole state is read
+                touched = state_write_ops(row, ops, save=False, caches=caches, producer=run)
         else:
             latest = state_load(row)
             commit.merged_state = apply(copy_json(latest), ops)  # raises on a true conflict
             if ops:
-                state_write_ops(row, ops, latest=latest, save=False)
+                touched = state_write_ops(row, ops, latest=latest, save=False, caches=caches, producer=run)
         commit.wrote_state = created or bool(ops)
         if ops and not created:
             row.version += 1
@@ -158,12 +161,13 @@ class DjangoWorkflowStorage:
         if run is not None:
             run.state_version = commit.version
             run_row = run_save(row, run, self._workflow(meta.workflow_id))
+            run_credit_hits(run_row, run.cache_hits)
         if commit.wrote_state:
             row.save(update_fields=_SESSION_FIELDS)
         elif renamed or run is not None:
             row.save(update_fields=_ABOUT_FIELDS)
         if commit.wrote_state and ops:
-            self._log_change(row, ops, run=run_row)
+            self._log_change(row, ops, run=run_row, summary=ops_summary(ops, caches=caches, touched=touched))
         return commit
 
     def _workflow(self, workflow_id: str | None) -> str:
@@ -200,18 +204,23 @@ class DjangoWorkflowStorage:
         return renamed
 
     @staticmethod
-    def _log_change(row: WorkflowSession, ops: list[Op], *, run: WorkflowRun | None) -> None:
+    def _log_change(row: WorkflowSession, ops: list[Op], *, run: WorkflowRun | None, summary: str) -> None:
         StateChange.objects.create(
             session=row,
             version=row.version,
             source=StateChange.Source.RUN if run is not None else StateChange.Source.EDIT,
             ops=ops_encode(ops),
-            summary=ops_summary(ops),
+            summary=summary,
             run=run,
         )
         # Retention: check the history's length only every so many versions (a COUNT), not per write.
         if row.version % max(1, history_keep() // 10) == 0:
             history_prune(session=row)
+
+    def cache_entry_stored_at(self, session_id: str, state_key: str, key: str) -> float | None:
+        """Return since when (epoch seconds) an entry's content is cached, for the engine's ttl checks."""
+        stored = cache_stats_stored_at(session_id=session_id, cache=state_key, key=key)
+        return None if stored is None else stored.timestamp()
 
     def record_run(self, run: RunRecord) -> None:
         """Record a run that did not commit state (its write failed)."""

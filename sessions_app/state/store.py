@@ -22,20 +22,23 @@ from django.utils import timezone
 
 from sessions_app.limits import state_size_check
 from sessions_app.models import StateEntry, WorkflowSession
+from sessions_app.state.cache_stats import Touched, cache_stats_touch
 from sessions_app.state.layout import (
     EMPTY_STATE_SIZE,
     STATE_FIELDS,
+    Caches,
     check_storable,
     is_row_list,
     json_size,
     list_size,
-    lookup_key,
     member_size,
     new_entries,
+    session_caches,
     state_size,
 )
 from sessions_app.state.rows import RowWriter, check_op
 from sessions_app.workflow.state import Op, apply
+from sessions_app.workflow.storage import RunRecord
 
 __all__ = [
     "EMPTY_STATE_SIZE",
@@ -43,7 +46,6 @@ __all__ = [
     "check_storable",
     "json_size",
     "list_size",
-    "lookup_key",
     "member_size",
     "state_load",
     "state_load_many",
@@ -126,9 +128,22 @@ def state_snapshot(session_id: str, *, tries: int = 3) -> tuple[WorkflowSession,
 # -- writing ----------------------------------------------------------------------------------------
 
 
-def state_replace(session: WorkflowSession, new_state: dict[str, Any], *, save: bool = True) -> None:
-    """Write a whole state over whatever the session held (creation, admin edits, restores)."""
+def state_replace(
+    session: WorkflowSession,
+    new_state: dict[str, Any],
+    *,
+    save: bool = True,
+    caches: Caches | None = None,
+    producer: RunRecord | None = None,
+) -> Touched:
+    """Write a whole state over whatever the session held (creation, admin edits, restores).
+
+    `caches` are the session's declared caches (its workflow's, by default); `producer` the run
+    whose state this is, credited with the cached entries it adds. Returns what was written into
+    those caches (for naming the entries in the change's summary).
+    """
     check_storable(new_state)
+    caches = session_caches(session) if caches is None else caches
     state_size_check(json_size(new_state), previous=session.state_size)
     if session.pk is None:
         session.save()
@@ -139,7 +154,7 @@ def state_replace(session: WorkflowSession, new_state: dict[str, Any], *, save: 
     total = 0
     for key, value in new_state.items():
         if is_row_list(key, value):
-            built, size = new_entries(session, key, 0, value)
+            built, size = new_entries(session, key, 0, value, caches)
             entries += built
             keys.append(key)
             total += member_size(key, list_size(len(built), size))
@@ -153,20 +168,40 @@ def state_replace(session: WorkflowSession, new_state: dict[str, Any], *, save: 
     session.updated_at = timezone.now()
     if save:
         session.save(update_fields=STATE_FIELDS)
+    touched = [
+        (key, record, index)
+        for key, value in new_state.items()
+        if key in caches
+        for index, record in (enumerate(value) if isinstance(value, list) else _members(value))
+    ]
+    cache_stats_touch(session=session, caches=caches, touched=touched, producer=producer)
+    return touched
+
+
+def _members(value: Any) -> Any:
+    return value.items() if isinstance(value, dict) else ()
 
 
 def state_write_ops(
-    session: WorkflowSession, ops: list[Op], *, latest: dict[str, Any] | None = None, save: bool = True
-) -> None:
-    """Apply `ops` to the session's rows, touching only the rows they change.
+    session: WorkflowSession,
+    ops: list[Op],
+    *,
+    latest: dict[str, Any] | None = None,
+    save: bool = True,
+    caches: Caches | None = None,
+    producer: RunRecord | None = None,
+) -> Touched:
+    """Apply `ops` to the session's rows, touching only the rows they change; return what went into caches.
 
     The ops must apply to the stored state (the storage checks them with `apply` first). `latest`
     is that whole state when the caller has loaded it; it saves queries and is updated in place.
     When a value cannot be stored nothing is written, but `session` may be half changed in memory.
+    `caches` and `producer` are as for `state_replace`.
     """
     for op in ops:
         check_op(op)
-    writer, before = RowWriter(session, latest), session.state_size
+    caches = session_caches(session) if caches is None else caches
+    writer, before = RowWriter(session, latest, caches), session.state_size
     with transaction.atomic():  # an append's items are checked as they go in: none or all are written
         for op in ops:
             writer.write(op)
@@ -176,3 +211,5 @@ def state_write_ops(
         state_size_check(session.state_size, previous=before)
         if save:
             session.save(update_fields=STATE_FIELDS)
+        cache_stats_touch(session=session, caches=caches, touched=writer.touched, producer=producer)
+    return writer.touched

@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_not_required
 from django.db import close_old_connections
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
@@ -40,6 +41,7 @@ from django.views.decorators.http import require_GET
 from sessions_app.live.feeds import Update, watch, watched_run
 from sessions_app.markdown import markdown_blocks, post_split, render_blocks, render_markdown
 from sessions_app.models import RunEvent, WorkflowRun
+from sessions_app.ops.instruments import counted_stream
 from sessions_app.roles import CAN_VIEW
 from sessions_app.selectors.run_view import run_context, step_from_event
 from sessions_app.selectors.runs import arun_get
@@ -51,6 +53,7 @@ RUN_PAGE = "runs/run_detail.html"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
+@login_not_required  # checked below: an EventSource gets a plain 403, not a redirect to log in
 @require_GET
 async def run_events(request: HttpRequest, run_id: UUID) -> HttpResponse:
     """Stream the run's events after the last one the client has, until the run ends."""
@@ -65,7 +68,7 @@ async def run_events(request: HttpRequest, run_id: UUID) -> HttpResponse:
     if run is None:
         raise Http404("No run with this id.")
     response = StreamingHttpResponse(
-        event_stream(run, after_seq=last_event_id(request)), content_type="text/event-stream"
+        counted_stream(event_stream(run, after_seq=last_event_id(request))), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"

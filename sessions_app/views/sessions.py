@@ -1,8 +1,7 @@
-"""Session pages: the list (with the new-session form), one session, its cache check, a cached entry."""
+"""Session pages: the list (with the new-session form), one session, and its run form's cache check."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
@@ -14,22 +13,21 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from sessions_app.forms import SessionCreateForm, add_service_error
 from sessions_app.registry import workflow_classes
-from sessions_app.roles import CAN_CREATE_SESSION, CAN_VIEW
+from sessions_app.roles import CAN_CREATE_SESSION, CAN_VIEW, refusal
 from sessions_app.selectors.sessions import (
     SessionFilters,
-    session_entry_get,
     session_get,
     session_list,
 )
 from sessions_app.services.sessions import session_create
 from sessions_app.views import HtmxHttpRequest, wants_partial
-from sessions_app.views.session_page import cache_status, session_context
+from sessions_app.views.access import role_required
+from sessions_app.views.session_page import key_status, session_context
 
 PAGE_SIZE = 50
 
 
-@login_required
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see sessions")
 @require_http_methods(["GET", "POST"])
 def session_index(request: HtmxHttpRequest) -> HttpResponse:
     """List sessions (GET) or create one (POST): the list page holds the new-session form."""
@@ -59,8 +57,9 @@ def _session_list(request: HtmxHttpRequest, form: SessionCreateForm, status: int
 
 
 def _session_create(request: HtmxHttpRequest) -> HttpResponse:
+    # session_create checks the runner role too; asking first says so before the form is judged.
     if not request.user.has_perm(CAN_CREATE_SESSION):
-        raise PermissionDenied("Starting sessions needs the runner role.")
+        raise PermissionDenied(refusal(CAN_CREATE_SESSION, doing="create sessions"))
     form = SessionCreateForm(request.POST)
     if form.is_valid():
         try:
@@ -80,40 +79,21 @@ def _session_create(request: HtmxHttpRequest) -> HttpResponse:
     return _session_list(request, form, status=422)
 
 
-@login_required
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see sessions")
 @require_GET
 def session_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Show a session: its state, cached entries, the run form and the run history."""
     session = session_get(session_id=session_id)
-    context = session_context(session, entries_page=request.GET.get("entries_page"))
+    context = session_context(
+        session, entries_page=request.GET.get("entries_page"), paged_cache=request.GET.get("cache")
+    )
     return render(request, "sessions/session_detail.html", context)
 
 
-@login_required
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see sessions")
 @require_GET
 def session_cache_check(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
-    """Say whether the typed topic is already cached in this session, and since when."""
+    """Say whether the typed key is cached in this session (and since when), being made now, or close to one."""
     session = session_get(session_id=session_id)
-    context = cache_status(session, request.GET.get("topic", ""))
+    context = {"session": session, "key_status": key_status(session, request.GET)}
     return render(request, "sessions/session_detail.html#cache-status", context)
-
-
-@login_required
-@permission_required(CAN_VIEW, raise_exception=True)
-@require_GET
-def session_entry(request: HtmxHttpRequest, session_id: str, entry_id: int) -> HttpResponse:
-    """Show one cached entry: a blog post rendered from its Markdown, anything else as a JSON tree."""
-    session = session_get(session_id=session_id)
-    entry = session_entry_get(session=session, entry_id=entry_id)
-    value = entry.value
-    post = value.get("blog_post") if isinstance(value, dict) else None
-    topic = value.get("topic") if isinstance(value, dict) else None
-    context = {
-        "session": session,
-        "entry": entry,
-        "post": post if isinstance(post, str) else None,
-        "topic": topic if isinstance(topic, str) else None,
-    }
-    return render(request, "sessions/entry_detail.html", context)

@@ -11,30 +11,17 @@ from __future__ import annotations
 
 import collections.abc
 import uuid
+from collections.abc import Mapping
 from types import GeneratorType
 from typing import Any, ClassVar
 
+from sessions_app.workflow.cache import Cache
 from sessions_app.workflow.errors import StateConflictError, StateNotSerializableError
 from sessions_app.workflow.events import RunEvent, RunResponse
 from sessions_app.workflow.log import logger
-from sessions_app.workflow.run_record import RunTracker, unsaved_text
+from sessions_app.workflow.run_record import RunTracker, WorkflowMemory, unsaved_text
 from sessions_app.workflow.state import apply, check_json, copy_json, diff
 from sessions_app.workflow.storage import SessionMeta, WorkflowSession, WorkflowStorage
-
-
-class WorkflowMemory:
-    """The runs this instance made, in process; the storage keeps the durable history."""
-
-    def __init__(self) -> None:
-        self.runs: list[dict[str, Any]] = []
-
-    def add_run(self, run: dict[str, Any]) -> None:
-        """Remember one run's input and response."""
-        self.runs.append(run)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return upstream's memory shape."""
-        return {"runs": self.runs}
 
 
 class Workflow:
@@ -44,6 +31,34 @@ class Workflow:
     description: str | None = None
     # The dashboard's form for run() leaves these out; subclasses may add their own.
     run_form_exclude: ClassVar[frozenset[str]] = frozenset()
+    # The most characters a text input of run() may hold, by name, where the workflow has a limit.
+    input_limits: ClassVar[Mapping[str, int]] = {}
+    # A run may be answered with a cached entry older than its cache's ttl.
+    accept_stale: bool = False
+
+    @classmethod
+    def caches(cls) -> tuple[Cache, ...]:
+        """Return the caches this workflow declares (see `sessions_app.workflow.cache`), in order."""
+        found: dict[str, Cache] = {}
+        for klass in reversed(cls.__mro__):
+            for value in vars(klass).values():
+                if isinstance(value, Cache):
+                    found[value.state_key] = value
+        return tuple(found.values())
+
+    @classmethod
+    def result_cache(cls) -> Cache | None:
+        """Return the cache that holds runs' results: the one marked `result=True`, else the first."""
+        caches = cls.caches()
+        return next((cache for cache in caches if cache.result), caches[0] if caches else None)
+
+    @classmethod
+    def clean_run_inputs(cls, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Return run()'s inputs checked and tidied; raise InputError naming a bad one.
+
+        The dashboard calls this before it queues a run, so a bad input is refused at once.
+        """
+        return inputs
 
     def __init__(
         self,
@@ -79,6 +94,8 @@ class Workflow:
         self.run_input: dict[str, Any] | None = None
         self.run_response = RunResponse()
         self.cache_hit: bool | None = None
+        self.run_usage: dict[str, Any] | None = None
+        self._cache_hits: list[tuple[str, str]] = []
         self._next_run_id: str | None = None
         self._set_fields(fields)
         self._session: WorkflowSession | None = None
@@ -93,6 +110,7 @@ class Workflow:
         known = set()
         for klass in type(self).__mro__:
             known |= set(getattr(klass, "__annotations__", {})) | set(vars(klass))
+        known -= {name for name in known if isinstance(getattr(type(self), name, None), Cache)}
         for key, value in fields.items():
             if key.startswith("_") or key not in known:
                 raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {key!r}")
@@ -101,6 +119,26 @@ class Workflow:
     def use_run_id(self, run_id: str) -> None:
         """Give the next run this id instead of a fresh uuid4 (its record was made beforehand)."""
         self._next_run_id = run_id
+
+    def record_usage(self, *, prompt_tokens: int, completion_tokens: int, estimated: bool = False) -> None:
+        """Add a model call's token counts to this run's usage (`estimated` when the model only guessed)."""
+        usage = self.run_usage or {"prompt_tokens": 0, "completion_tokens": 0, "estimated": False}
+        usage["prompt_tokens"] += int(prompt_tokens)
+        usage["completion_tokens"] += int(completion_tokens)
+        usage["estimated"] = bool(usage["estimated"] or estimated)
+        self.run_usage = usage
+
+    def _note_cache_hit(self, cache: Cache, key: str) -> None:
+        self._cache_hits.append((cache.state_key, key))
+
+    def _cache_hit_outcome(self) -> bool | None:
+        """Return whether the run was answered from its result cache, when the workflow did not say."""
+        if self.cache_hit is not None:
+            return self.cache_hit
+        result = self.result_cache()
+        if result is not None and any(state_key == result.state_key for state_key, _ in self._cache_hits):
+            return True
+        return None
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Subclasses implement this: a generator of RunResponse, or a function returning one."""
@@ -139,6 +177,7 @@ class Workflow:
             user_id=self.user_id,
             workflow_name=self.name,
             session_name=self.session_name,
+            caches=type(self).caches(),
         )
 
     def _commit(self, run: RunTracker | None) -> None:
@@ -171,7 +210,7 @@ class Workflow:
         self.run_response = RunResponse(
             run_id=self.run_id, session_id=self.session_id, workflow_id=self.workflow_id
         )
-        self.cache_hit = None
+        self.cache_hit, self.run_usage, self._cache_hits = None, None, []
         tracker = RunTracker.start(
             run_id=self.run_id,
             session_id=self.session_id,
@@ -233,7 +272,9 @@ class Workflow:
         tracker.end(
             error,
             content=self.run_response.content,
-            cache_hit=self.cache_hit,
+            cache_hit=self._cache_hit_outcome(),
+            cache_hits=self._cache_hits,
+            usage=self.run_usage,
             changed_state=lambda: (
                 not isinstance(self.session_state, dict) or bool(diff(self._base_state, self.session_state))
             ),

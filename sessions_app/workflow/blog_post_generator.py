@@ -1,9 +1,10 @@
 """BlogPostGenerator: the seeds' workflow, researching and writing a post on a topic, with a cache.
 
-The cache lives in `session_state["blog_posts"]`, in upstream's list shape
-(`[{"topic": ..., "blog_post": ...}]`); a dict shape (`{"topic": "post"}`) written by other code
-is read and extended in that shape. Topics are matched after normalising case and whitespace,
-so "AI Agents " finds the post for "ai agents"; where a list holds a topic twice, the newest wins.
+The cache is declared (`blog_posts = Cache(...)`, see `sessions_app.workflow.cache`): it lives in
+`session_state["blog_posts"]`, in upstream's list shape (`[{"topic": ..., "blog_post": ...}]`);
+a dict shape (`{"topic": "post"}`) written by other code is read and extended in that shape.
+Topics are matched after normalising case and whitespace, so "AI Agents " finds the post for
+"ai agents"; where a list holds a topic twice, the newest wins.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from enum import StrEnum
 from typing import Any
 
 from sessions_app.workflow.base import Workflow
+from sessions_app.workflow.cache import Cache, normalize_key
+from sessions_app.workflow.errors import InputError
 from sessions_app.workflow.events import RunEvent, RunResponse
 from sessions_app.workflow.llm import Model, model_from_env
 from sessions_app.workflow.log import logger
 from sessions_app.workflow.search import ResearchStep, Searcher, SearchResult, research, searcher_from_env
 
-CACHE_KEY = "blog_posts"
 MAX_TOPIC_LENGTH = 300
 FROM_ENVIRONMENT: Any = object()
 
@@ -41,48 +43,18 @@ class BlogEvent(StrEnum):
 
 def topic_key(topic: str) -> str:
     """Normalise a topic for cache lookups: case-folded, inner and outer whitespace collapsed."""
-    return " ".join(str(topic).split()).casefold()
+    return normalize_key(topic)
 
 
 def find_cached(state: dict[str, Any], topic: str) -> str | None:
     """Return the cached post for `topic`, newest first, in either cache shape."""
-    posts = state.get(CACHE_KEY)
-    key = topic_key(topic)
-    if isinstance(posts, list):
-        for entry in reversed(posts):
-            if isinstance(entry, dict) and topic_key(entry.get("topic", "")) == key:
-                post = entry.get("blog_post")
-                return post if isinstance(post, str) else None
-    elif isinstance(posts, dict):
-        for cached_topic, post in reversed(posts.items()):
-            if topic_key(cached_topic) == key and isinstance(post, str):
-                return post
-    return None
+    entry = BlogPostGenerator.blog_posts.find(state, topic_key(topic))
+    return entry.value if entry is not None and isinstance(entry.value, str) else None
 
 
 def store_post(state: dict[str, Any], topic: str, post: str) -> None:
     """Cache `post` for `topic`, replacing the topic's newest entry instead of adding a duplicate."""
-    posts = state.get(CACHE_KEY)
-    key = topic_key(topic)
-    if posts is None:
-        state[CACHE_KEY] = [{"topic": topic, "blog_post": post}]
-    elif isinstance(posts, list):
-        for index in range(len(posts) - 1, -1, -1):
-            entry = posts[index]
-            if isinstance(entry, dict) and topic_key(entry.get("topic", "")) == key:
-                posts[index] = {**entry, "topic": topic, "blog_post": post}
-                return
-        posts.append({"topic": topic, "blog_post": post})
-    elif isinstance(posts, dict):
-        same = [cached for cached in posts if topic_key(cached) == key]
-        for cached in same:
-            del posts[cached]
-        posts[topic] = post
-    else:
-        raise ValueError(
-            f"session_state[{CACHE_KEY!r}] holds a {type(posts).__name__}; the cache must be a list "
-            "or a dict. Clear or fix that key to cache posts in this session."
-        )
+    BlogPostGenerator.blog_posts.store(state, post, {"topic": topic})
 
 
 def clean_topic(topic: Any) -> str:
@@ -109,16 +81,26 @@ class BlogPostGenerator(Workflow):
     """Research a topic, write a blog post about it as it streams, and cache the post per topic."""
 
     description = "Generate a blog post on a topic; a topic already written is served from the cache."
+    blog_posts = Cache(key="topic", value="blog_post", label="post on {key}", markdown=True)
+    input_limits = {"topic": MAX_TOPIC_LENGTH}
     model: Model | None = None
     searcher: Searcher | None = FROM_ENVIRONMENT
     research_tries: int = 3
+
+    @classmethod
+    def clean_run_inputs(cls, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Check the topic before a run is queued, so a bad one is refused at once."""
+        try:
+            return {**inputs, "topic": clean_topic(inputs.get("topic"))}
+        except ValueError as error:
+            raise InputError("topic", str(error)) from None
 
     def run(self, topic: str, use_cache: bool = True) -> Iterator[RunResponse]:
         """Yield the cached post, or research, write, cache and yield a new one."""
         topic = clean_topic(topic)
         if use_cache:
-            cached = find_cached(self.session_state, topic)
-            if cached is not None:
+            cached = self.blog_posts.get(topic)
+            if isinstance(cached, str):
                 logger.info("Found cached blog post")
                 self.cache_hit = True
                 yield RunResponse(run_id=self.run_id, event=RunEvent.workflow_completed, content=cached)
@@ -161,7 +143,9 @@ class BlogPostGenerator(Workflow):
             chunks.append(chunk)
             yield RunResponse(run_id=self.run_id, event=RunEvent.run_response, content=chunk, model=model.id)
         post = "".join(chunks)
-        store_post(self.session_state, topic, post)
+        if (usage := getattr(model, "last_usage", None)) is not None:
+            self.record_usage(**usage)
+        self.blog_posts.store(post, topic)
         yield RunResponse(
             run_id=self.run_id, event=BlogEvent.post_cached, content=f"Cached the post on {topic!r}."
         )

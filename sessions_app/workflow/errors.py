@@ -46,6 +46,14 @@ class StateConflictError(WorkflowError):
         )
 
 
+class InputError(WorkflowError, ValueError):
+    """A run input is not acceptable; `field` names it and the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
 class StorageError(WorkflowError):
     """The storage could not complete an operation."""
 

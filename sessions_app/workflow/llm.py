@@ -25,7 +25,8 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
@@ -39,6 +40,7 @@ __all__ = [
     "ModelError",
     "OfflineModel",
     "OpenAICompatibleModel",
+    "model_display_name",
     "model_from_env",
 ]
 
@@ -47,6 +49,7 @@ logger = engine_logger.getChild("llm")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
 PLACEHOLDER_KEY = "not-needed"
+OPENAI_ID_PREFIX = "openai-compatible:"
 MAX_WAIT = 30.0
 
 
@@ -60,7 +63,11 @@ class ModelConfigError(ModelError):
 
 @runtime_checkable
 class Model(Protocol):
-    """Stream the text of one answer."""
+    """Stream the text of one answer.
+
+    A model may set `last_usage` after a stream ends: `{"prompt_tokens", "completion_tokens",
+    "estimated"}`, which a workflow records on its run (`Workflow.record_usage`).
+    """
 
     id: str
 
@@ -91,7 +98,8 @@ class OpenAICompatibleModel:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
-        self.id = f"openai-compatible:{model} @ {self.base_url}"
+        self.id = f"{OPENAI_ID_PREFIX}{model} @ {self.base_url}"
+        self.last_usage: dict[str, Any] | None = None
         # Our own loop retries, so the client's hidden retries must not multiply the attempts.
         self._client = openai.OpenAI(
             base_url=self.base_url, api_key=api_key or PLACEHOLDER_KEY, timeout=timeout, max_retries=0
@@ -107,6 +115,7 @@ class OpenAICompatibleModel:
             {"role": "user", "content": prompt},
         ]
         attempt = 0
+        self.last_usage = None
         while True:
             attempt += 1
             streamed = 0
@@ -131,8 +140,11 @@ class OpenAICompatibleModel:
         finish_reason: str | None = None
         # Leading whitespace is held back, so a blank answer fails as empty rather than as broken.
         leading, started = "", False
-        with self._client.chat.completions.create(model=self.model, messages=messages, stream=True) as events:
+        with self._client.chat.completions.create(
+            model=self.model, messages=messages, stream=True, stream_options={"include_usage": True}
+        ) as events:
             for event in events:
+                self._note_usage(event)
                 text, finish_reason = _read_chunk(event, finish_reason)
                 if started and text:
                     yield text
@@ -147,6 +159,13 @@ class OpenAICompatibleModel:
             raise _BadOutput("ended the stream before saying the completion was finished")
         if finish_reason == "length":
             logger.warning("%s stopped at its token limit; the text may be cut short", self.id)
+
+    def _note_usage(self, event: object) -> None:
+        """Keep the token counts a server reports (in the last chunk, when asked to include them)."""
+        usage = getattr(event, "usage", None)
+        prompt, completion = getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
+        if isinstance(prompt, int) and isinstance(completion, int):
+            self.last_usage = {"prompt_tokens": prompt, "completion_tokens": completion, "estimated": False}
 
     def _failure(self, err: BaseException, attempt: int) -> str:
         tries = f" (gave up after {attempt} tries)" if attempt > 1 else ""
@@ -227,6 +246,18 @@ def _server_message(err: openai.APIStatusError) -> str:
 def _clip(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def model_display_name(model_id: str) -> str:
+    """Name a model by its `Model.id` in words: "Offline demo model", "OpenAI-compatible server at <host>"."""
+    if model_id == OfflineModel.id:
+        return "Offline demo model"
+    if model_id.startswith(OPENAI_ID_PREFIX):
+        name, _, url = model_id.removeprefix(OPENAI_ID_PREFIX).rpartition(" @ ")
+        # The URL's host and port, without the scheme, path or any credentials in it.
+        host = urlsplit(url).netloc.rpartition("@")[2] or url
+        return f"OpenAI-compatible server at {host}" + (f" (model {name})" if name else "")
+    return model_id  # a workflow's own model: its id is all that is known
 
 
 def model_from_env(environ: Mapping[str, str] | None = None) -> Model:

@@ -15,7 +15,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 DEFAULT_DELAY = 0.02
 MAX_TOPIC_CHARS = 120
@@ -215,10 +215,16 @@ def _pick_several(key: bytes, slot: str, options: Sequence[T], count: int) -> li
     return [options[index] for index in sorted(ranked[:count])]
 
 
+def estimate_tokens(text: str) -> int:
+    """Estimate the tokens of a text: about four characters each, at least one for any text."""
+    return max(1, round(len(text) / 4)) if text else 0
+
+
 class OfflineModel:
     """Stream a deterministic Markdown post for the topic at a configurable pace."""
 
     id = "offline"
+    last_usage: dict[str, Any] | None = None
 
     def __init__(self, delay: float = DEFAULT_DELAY) -> None:
         if not (math.isfinite(delay) and delay >= 0):
@@ -229,9 +235,19 @@ class OfflineModel:
         return f"OfflineModel(delay={self.delay!r})"
 
     def stream(self, *, system: str, prompt: str, topic: str | None = None) -> Iterator[str]:
-        """Yield the post for `topic` (or, without one, for `prompt`) one word at a time."""
+        """Yield the post for `topic` (or, without one, for `prompt`) one word at a time.
+
+        Afterwards `last_usage` holds token counts estimated the way OpenAI's tokenizer averages
+        English (about four characters a token), marked as estimates.
+        """
+        self.last_usage = None
         text = compose_post(prompt if topic is None else topic)
         for match in _CHUNK.finditer(text):
             if self.delay:
                 time.sleep(self.delay)
             yield match.group()
+        self.last_usage = {
+            "prompt_tokens": estimate_tokens(system) + estimate_tokens(prompt),
+            "completion_tokens": estimate_tokens(text),
+            "estimated": True,
+        }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sessions_app.workflow.events import RunEvent, RunResponse
@@ -17,6 +17,21 @@ def unsaved_text(state: Any) -> str:
         return json.dumps(state, default=repr, ensure_ascii=False, indent=2)
     except (TypeError, ValueError) as error:
         return f"<state could not be rendered: {error}>\n{state!r}"
+
+
+class WorkflowMemory:
+    """The runs this instance made, in process; the storage keeps the durable history."""
+
+    def __init__(self) -> None:
+        self.runs: list[dict[str, Any]] = []
+
+    def add_run(self, run: dict[str, Any]) -> None:
+        """Remember one run's input and response."""
+        self.runs.append(run)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return upstream's memory shape."""
+        return {"runs": self.runs}
 
 
 class RunTracker:
@@ -52,6 +67,8 @@ class RunTracker:
         content: Any,
         cache_hit: bool | None,
         changed_state: Callable[[], bool],
+        cache_hits: Sequence[tuple[str, str]] = (),
+        usage: dict[str, Any] | None = None,
     ) -> None:
         """Close the record with the run's outcome; `changed_state` says whether the run changed its state."""
         record = self.record
@@ -65,6 +82,8 @@ class RunTracker:
             record.status, record.error = "cancelled", "The consumer stopped reading the run before it ended."
         else:
             record.status, record.error = "failed", f"{type(error).__name__}: {error}"
+        record.cache_hits = [list(hit) for hit in cache_hits]
+        record.usage = dict(usage) if usage else None
         if cache_hit is not None:
             record.cache_hit = cache_hit
         else:

@@ -23,6 +23,7 @@ __all__ = [
     "SearchResult",
     "Searcher",
     "SearcherConfigError",
+    "load_plugin",
     "load_searcher",
     "normalise_results",
     "research",
@@ -166,24 +167,31 @@ def searcher_from_env(environ: Mapping[str, str] | None = None) -> Searcher | No
 
 def load_searcher(path: str) -> Searcher:
     """Import `package.module:name` and make a Searcher of it."""
+    found = load_plugin(path, variable=SEARCHER_VARIABLE, method="search", noun="searcher")
+    return found if hasattr(found, "search") else _FunctionSearcher(found)
+
+
+def load_plugin(path: str, *, variable: str, method: str, noun: str) -> Any:
+    """Import `package.module:name`: a class (made with no arguments), an object with `method`, or a function.
+
+    A function is returned as it is, for the caller to adapt; errors name the setting `variable`.
+    """
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
-        raise SearcherConfigError(f"{SEARCHER_VARIABLE}={path!r} must look like 'package.module:name'.")
+        raise SearcherConfigError(f"{variable}={path!r} must look like 'package.module:name'.")
     try:
         target: Any = importlib.import_module(module_name)
         for part in attribute.split("."):
             target = getattr(target, part)
     except (ImportError, AttributeError) as err:
-        raise SearcherConfigError(f"{SEARCHER_VARIABLE}={path!r} cannot be loaded: {err}") from err
+        raise SearcherConfigError(f"{variable}={path!r} cannot be loaded: {err}") from err
     if inspect.isclass(target):
         try:
             target = target()
         except Exception as err:  # a constructor can fail in any way; name the setting that caused it
-            raise SearcherConfigError(f"{SEARCHER_VARIABLE}={path!r} could not be created: {err}") from err
-    if callable(getattr(target, "search", None)):
+            raise SearcherConfigError(f"{variable}={path!r} could not be created: {err}") from err
+    if callable(getattr(target, method, None)) or callable(target):
         return target
-    if callable(target):
-        return _FunctionSearcher(target)
     raise SearcherConfigError(
-        f"{SEARCHER_VARIABLE}={path!r} is neither a searcher class, an object with search(), nor a function."
+        f"{variable}={path!r} is neither a {noun} class, an object with {method}(), nor a function."
     )

@@ -8,6 +8,9 @@ import sqlite3
 from sessions_app.workflow.sqlite_connections import SqliteConnections
 from sessions_app.workflow.storage import RunRecord
 
+# What the dashboard's storage keeps about a run's cache use; this side table has no columns for it.
+_NOT_STORED = frozenset({"cache_hits", "usage"})
+
 
 class SqliteRunHistory(SqliteConnections):
     """Record runs and read them back."""
@@ -42,7 +45,7 @@ class SqliteRunHistory(SqliteConnections):
 
     def get_runs(self, session_id: str) -> list[RunRecord]:
         """Return a session's runs, oldest first."""
-        fields = list(RunRecord.__dataclass_fields__)
+        fields = [name for name in RunRecord.__dataclass_fields__ if name not in _NOT_STORED]
         sql = self._q(
             f"SELECT {', '.join(fields)} FROM {{runs}} WHERE session_id = ? ORDER BY started_at, rowid"
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from sessions_app.workflow.cache import Cache
 from sessions_app.workflow.state import Op
 
 
@@ -50,13 +51,14 @@ class WorkflowSession:
 
 @dataclass
 class SessionMeta:
-    """What a commit records about the session besides its state."""
+    """What a commit records about the session besides its state, and the caches its workflow declares."""
 
     session_id: str
     workflow_id: str | None = None
     user_id: str | None = None
     workflow_name: str | None = None
     session_name: str | None = None
+    caches: tuple[Cache, ...] = ()
 
 
 @dataclass
@@ -76,6 +78,10 @@ class RunRecord:
     events: int = 0
     state_version: int | None = None
     unsaved_state: str | None = None
+    # [cache's state key, entry key] of each cached entry the run was answered from.
+    cache_hits: list[list[str]] = field(default_factory=list)
+    # {"prompt_tokens", "completion_tokens", "estimated"} when the run's model calls reported them.
+    usage: dict[str, Any] | None = None
 
     @property
     def duration(self) -> float | None:

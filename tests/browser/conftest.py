@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, sync_playwright
 
 if TYPE_CHECKING:
     from tests.conftest import ServeStack
@@ -155,3 +155,17 @@ def pytest_runtest_makereport(
         else:
             report.sections.append(("screenshot", str(path)))
     return report
+
+
+@pytest.fixture
+def dialogs(logged_in_page: Page) -> Iterator[list[str]]:
+    """Collect every alert/confirm/prompt the page opens; the test fails if there was any."""
+    opened: list[str] = []
+
+    def record(dialog: Dialog) -> None:
+        opened.append(dialog.message)
+        dialog.dismiss()
+
+    logged_in_page.on("dialog", record)
+    yield opened
+    assert opened == [], f"a dialog opened: {opened}"

@@ -143,9 +143,10 @@ def test_delete_one_cached_entry_and_restore_it_from_history(
 
     page.get_by_role("link", name="Delete blog_posts[0]").click()
     expect(page.locator("table.state-diff")).to_contain_text("Alpha")
-    page.get_by_role("button", name="Delete blog_posts[0]").click()
+    # The confirmation and the message name the entry by its key, not by its place in the list.
+    page.get_by_role("button", name="Delete the post on 'Alpha'").click()
 
-    expect(page.locator(".messagelist")).to_contain_text("Delete blog_posts[0] (now version 2)")
+    expect(page.locator(".messagelist")).to_contain_text("Deleted the post on 'Alpha' (now version 2)")
     assert [p["topic"] for p in stored(live_stack, session_id)["blog_posts"]] == ["Beta"]
 
     page.get_by_role("link", name="State history").first.click()
@@ -154,7 +155,8 @@ def test_delete_one_cached_entry_and_restore_it_from_history(
     expect(page.locator("table.state-diff")).to_contain_text("Alpha")
     page.get_by_role("button", name="Restore version 1").click()
 
-    expect(page.locator(".messagelist")).to_contain_text("Restore version 1 (now version 3)")
+    expect(page.locator(".messagelist")).to_contain_text("Restored version 1: cached the post on 'Alpha'")
+    expect(page.locator(".messagelist")).to_contain_text("(now version 3)")
     assert [p["topic"] for p in stored(live_stack, session_id)["blog_posts"]] == ["Alpha", "Beta"]
     page.get_by_role("link", name="State history").first.click()
     expect(page.locator("#change-3")).to_contain_text("Restore")

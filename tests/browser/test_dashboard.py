@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Page, expect
+
+from tests.browser.pages import create_session, start_run
 
 if TYPE_CHECKING:
     from tests.conftest import ServeStack
@@ -38,36 +40,6 @@ def live_stack(start_serve: Callable[..., ServeStack]) -> Iterator[ServeStack]:
         stack = start_serve()
     yield stack
     stack.stop()
-
-
-@pytest.fixture
-def dialogs(logged_in_page: Page) -> Iterator[list[str]]:
-    """Collect every alert/confirm/prompt the page opens; the test fails if there was any."""
-    opened: list[str] = []
-
-    def record(dialog: Dialog) -> None:
-        opened.append(dialog.message)
-        dialog.dismiss()
-
-    logged_in_page.on("dialog", record)
-    yield opened
-    assert opened == [], f"a dialog opened: {opened}"
-
-
-def create_session(page: Page, session_id: str, name: str = "") -> None:
-    page.goto("/sessions/")
-    page.get_by_label("Session id").fill(session_id)
-    page.get_by_label("Name").fill(name)
-    page.get_by_role("button", name="Create session").click()
-    page.wait_for_url(re.compile(r"/sessions/[^/]+/$"))
-    expect(page.locator("dd.session-id")).to_have_text(session_id)
-
-
-def start_run(page: Page, topic: str) -> str:
-    page.get_by_label("Topic").fill(topic)
-    page.get_by_role("button", name="Start run").click()
-    page.wait_for_url(re.compile(r"/runs/[0-9a-f-]+/$"))
-    return page.url
 
 
 def wait_for_post(page: Page) -> None:
@@ -105,7 +77,7 @@ def test_generate_live_then_from_the_cache(logged_in_page: Page, dialogs: list[s
     # Same topic, other spelling: the page says it is cached, and the run answers at once.
     page.goto(session_url)
     page.get_by_label("Topic").fill(f"  {topic.upper()} ")
-    expect(page.locator("#cache-status")).to_contain_text(re.compile(r"Cached .* you'll get it instantly"))
+    expect(page.locator("#cache-status")).to_contain_text(re.compile(r"is cached .* you'll get it instantly"))
     start_run(page, f"  {topic.upper()} ")
     expect(page.locator("#run-status")).to_contain_text("Served from the cache.", timeout=2_000)
     expect(page.locator("#run-post h1")).to_have_text(title, timeout=2_000)
@@ -113,7 +85,7 @@ def test_generate_live_then_from_the_cache(logged_in_page: Page, dialogs: list[s
 
     page.goto(session_url)
     expect(page.locator("table").first.locator("tbody tr")).to_have_count(2)
-    page.get_by_role("link", name=topic).click()
+    page.get_by_role("link", name=topic, exact=True).click()
     expect(page.locator("article.post h1")).to_have_text(title)
 
 

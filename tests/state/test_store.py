@@ -9,9 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from sessions_app.models import StateEntry
+from sessions_app.registry import workflow_caches
+from sessions_app.state.layout import entry_keyer, index_key
 from sessions_app.state.store import (
     json_size,
-    lookup_key,
     state_load,
     state_load_many,
     state_replace,
@@ -64,15 +65,23 @@ def test_top_level_lists_are_rows_and_the_rest_stays_in_session_state(make_sessi
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ({"topic": "  AI\tAgents \n now "}, "ai agents now"),
-        ({"topic": "STRASSE"}, "strasse"),
-        ({"topic": 3}, ""),
+        ({"topic": "  AI\tAgents \n now ", "blog_post": "p"}, "ai agents now"),
+        ({"topic": "STRASSE", "blog_post": "p"}, "strasse"),
+        ({"topic": None, "blog_post": "p"}, ""),
+        ({"topic": "no post"}, ""),
         ("topic", ""),
-        ({"topic": "x" * 600}, "x" * 500),
+        ({"topic": "x" * 600, "blog_post": "p"}, index_key("x" * 600)),
     ],
 )
-def test_lookup_key_is_the_normalised_topic(value: Any, expected: str) -> None:
-    assert lookup_key(value) == expected
+def test_lookup_key_is_the_key_its_cache_declares(value: Any, expected: str) -> None:
+    assert entry_keyer(workflow_caches("BlogPostGenerator"), "blog_posts")(value) == expected
+    assert index_key("x" * 600).startswith("sha256:")
+    assert len(index_key("x" * 600)) <= 500
+
+
+def test_a_list_no_cache_declares_has_no_lookup_keys() -> None:
+    assert entry_keyer(workflow_caches("BlogPostGenerator"), "drafts")({"topic": "a", "blog_post": "p"}) == ""
+    assert entry_keyer(workflow_caches("NotRegistered"), "blog_posts")({"topic": "a", "blog_post": "p"}) == ""
 
 
 # Each pair is (stored state, the state a run ends with); the ops are diff(stored, ended).

@@ -27,6 +27,8 @@ class Script:
     truncate_after: int | None = None
     error_event_after: int | None = None
     chunk_delay: float = 0.0
+    # Token counts sent in a last, choice-less chunk when the request asks for them (as OpenAI does).
+    usage: tuple[int, int] | None = (12, 5)
 
 
 class FakeOpenAIServer:
@@ -105,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif number <= script.fail_first:
             self._send_error(script.fail_status, f"scripted failure {number}")
         else:
-            self._send_stream(script, model=str(owner.bodies[number - 1].get("model", "")))
+            self._send_stream(script, body=owner.bodies[number - 1])
 
     def _send_error(self, status: int, message: str) -> None:
         payload = json.dumps({"error": {"message": message, "type": "fake_error", "code": status}}).encode()
@@ -118,7 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _send_stream(self, script: Script, *, model: str) -> None:
+    def _send_stream(self, script: Script, *, body: dict[str, Any]) -> None:
+        model = str(body.get("model", ""))
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
@@ -131,6 +134,14 @@ class _Handler(BaseHTTPRequestHandler):
             if script.chunk_delay:
                 self.server.owner.stopping.wait(script.chunk_delay)
         self._event(_chunk(model, {}, finish_reason="stop"))
+        if script.usage is not None and (body.get("stream_options") or {}).get("include_usage"):
+            prompt, completion = script.usage
+            usage = {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
+            self._event({**_chunk(model, {}), "choices": [], "usage": usage})
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
 

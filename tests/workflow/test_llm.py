@@ -17,6 +17,7 @@ from sessions_app.workflow.llm import (
     ModelError,
     OfflineModel,
     OpenAICompatibleModel,
+    model_display_name,
     model_from_env,
 )
 
@@ -334,3 +335,40 @@ def test_the_model_modules_import_without_django() -> None:
     root = Path(__file__).resolve().parents[2]
 
     subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True, timeout=60)
+
+
+def test_the_servers_token_counts_are_kept_as_the_models_usage(server: FakeOpenAIServer) -> None:
+    model = OpenAICompatibleModel(base_url=server.base_url, model="m", max_retries=0)
+    assert "".join(model.stream(system="s", prompt="p")) == "Hello from the fake server."
+    assert server.bodies[-1]["stream_options"] == {"include_usage": True}
+    assert model.last_usage == {"prompt_tokens": 12, "completion_tokens": 5, "estimated": False}
+    server.script.usage = None
+    list(model.stream(system="s", prompt="p"))
+    assert model.last_usage is None  # a server that does not count leaves no usage behind
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({}, "Offline demo model"),
+        (
+            {"WFSITE_MODEL_PROVIDER": "openai"},
+            "OpenAI-compatible server at api.openai.com (model gpt-4o-mini)",
+        ),
+        (
+            {
+                "WFSITE_MODEL_PROVIDER": "openai",
+                "OPENAI_BASE_URL": "http://user:secret@127.0.0.1:11434/v1",
+                "WFSITE_MODEL": "llama3.1",
+            },
+            "OpenAI-compatible server at 127.0.0.1:11434 (model llama3.1)",
+        ),
+    ],
+)
+def test_a_model_is_named_in_words_from_its_id(env: dict[str, str], name: str) -> None:
+    assert model_display_name(model_from_env(env).id) == name
+    assert "secret" not in model_display_name(model_from_env(env).id)
+
+
+def test_an_unknown_model_id_is_shown_as_it_is() -> None:
+    assert model_display_name("my-own-model") == "my-own-model"

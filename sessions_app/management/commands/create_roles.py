@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from sessions_app.roles import ROLES
 from sessions_app.services.roles import roles_sync
 
 
@@ -16,14 +17,23 @@ class Command(BaseCommand):
         parser.add_argument("--add", nargs=2, metavar=("ROLE", "USERNAME"), help="Also put USERNAME in ROLE.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        for name, count in roles_sync().items():
+        for name, count in roles_sync(actor=None).items():
             self.stdout.write(f"{name}: {count} permissions")
         if options["add"]:
             role, username = options["add"]
-            try:
-                group = Group.objects.get(name=role)
-                user = get_user_model().objects.get(username=username)
-            except (Group.DoesNotExist, get_user_model().DoesNotExist) as error:
-                raise CommandError(f"No such role or user: {role!r}, {username!r}") from error
-            user.groups.add(group)
-            self.stdout.write(f"{username} is now a {role}.")
+            self._add(role, username)
+
+    def _add(self, role: str, username: str) -> None:
+        """Put the user in the role's group, saying which of the two does not exist."""
+        if role not in ROLES:
+            raise CommandError(f"There is no role {role!r}. The roles are: {', '.join(ROLES)}.")
+        users = get_user_model()
+        try:
+            user = users.objects.get_by_natural_key(username)
+        except users.DoesNotExist:
+            raise CommandError(
+                f"There is no user {username!r}. Add them first in the admin (/admin/auth/user/add/), "
+                "then run this again. The roles exist now."
+            ) from None
+        user.groups.add(Group.objects.get(name=role))
+        self.stdout.write(f"{username} is now a {role}.")

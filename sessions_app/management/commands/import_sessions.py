@@ -33,7 +33,9 @@ class Command(BaseCommand):
                     counts["skipped"] += 1
                     self.stderr.write(f"Skipped {row}")
                     continue
-                outcome = session_import_upstream(row=row, source=f"{source.name} table {options['table']}")
+                outcome = session_import_upstream(
+                    row=row, source=f"{source.name} table {options['table']}", actor=None
+                )
                 counts[outcome] += 1
                 self.stdout.write(f"{outcome}: {row.session_id}")
         except UpstreamError as error:

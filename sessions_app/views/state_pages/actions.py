@@ -26,7 +26,8 @@ from sessions_app.services.state import (
     session_state_restore,
 )
 from sessions_app.services.transfer import session_import
-from sessions_app.state.changes import path_text
+from sessions_app.state.changes import path_text, place_text
+from sessions_app.state.layout import session_caches
 from sessions_app.state.store import state_snapshot
 from sessions_app.state.versions import VersionUnavailableError
 from sessions_app.views.state_pages.forms import SessionImportForm, StateActionForm, path_param, path_parse
@@ -37,12 +38,15 @@ STALE = "The state changed since this page was opened (version {seen} → {lates
 CONFLICT = "{where} changed since this page was opened, so nothing was changed. Check again what will happen, then confirm."
 
 
-def _title(kind: str, path: Path, version: int | None) -> str:
+def _title(
+    kind: str, path: Path, version: int | None, session: WorkflowSession | None = None, state: Any = None
+) -> str:
     if kind == "restore":
         return f"Restore version {version}"
-    if kind == "clear":
-        return f"Clear {path_text(path)}"
-    return f"Delete {path_text(path)}"
+    where = path_text(path)
+    if session is not None and path:
+        where = place_text(path, session_caches(session), get_at(state or {}, path))
+    return f"{'Clear' if kind == 'clear' else 'Delete'} {where}"
 
 
 def _rows(
@@ -84,7 +88,7 @@ def _confirm(
         "session": session,
         "links": links,
         "kind": kind,
-        "title": _title(kind, path, version),
+        "title": _title(kind, path, version, session, state),
     }
     try:
         context["rows"] = _rows(kind, session, state, path, version)
@@ -146,7 +150,9 @@ def action_page(
     except ValidationError as err:
         error = error_text(err)
     else:
-        return done(request, links, change, _title(kind, path, version))
+        return done(
+            request, links, change, change.summary if change is not None else _title(kind, path, version)
+        )
     return _confirm(request, path=path, error=error, status=409, **page)
 
 

@@ -8,7 +8,7 @@ shown through autoescaping templates or `format_html`; nothing here marks state 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -28,6 +28,7 @@ from sessions_app.selectors.transfer import export_filename, session_export_byte
 from sessions_app.state.changes import path_text
 from sessions_app.state.versions import VersionUnavailableError, history_floor
 from sessions_app.views.state_pages.forms import path_param
+from sessions_app.workflow.cache import Cache
 
 HISTORY_PAGE = 50
 ENTRIES_SHOWN = 200
@@ -89,14 +90,15 @@ class KeyItem:
     hidden: int
 
 
-def _label(key: str | int, value: Any) -> str:
-    if isinstance(value, dict) and isinstance(value.get("topic"), str):
-        return value["topic"]
+def _label(cache: Cache | None, key: str | int, value: Any) -> str:
+    entry = None if cache is None else cache.entry(value, key)
+    if entry is not None:
+        return entry.display_key
     return f"[{key}]" if isinstance(key, int) else key
 
 
-def state_overview(state: dict[str, Any], links: StateLinks) -> list[KeyItem]:
-    """List the state's top-level keys and, for lists and objects, their first entries."""
+def state_overview(state: dict[str, Any], links: StateLinks, caches: Mapping[str, Cache]) -> list[KeyItem]:
+    """List the state's top-level keys and, for lists and objects, their first entries (by key, in caches)."""
     items = []
     for key, value in state.items():
         members = (
@@ -107,7 +109,12 @@ def state_overview(state: dict[str, Any], links: StateLinks) -> list[KeyItem]:
             else None
         )
         entries = [
-            EntryItem(_label(k, v), path_text((key, k)), preview(v), links.action("delete", (key, k)))
+            EntryItem(
+                _label(caches.get(key), k, v),
+                path_text((key, k)),
+                preview(v),
+                links.action("delete", (key, k)),
+            )
             for k, v in (members or [])[:ENTRIES_SHOWN]
         ]
         items.append(

@@ -7,7 +7,6 @@ and answers 403. The admin offers the same pages (`sessions_app.admin.state_view
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -15,8 +14,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from sessions_app.roles import CAN_EDIT_STATE, CAN_VIEW
 from sessions_app.selectors.sessions import session_get
+from sessions_app.state.layout import session_caches
 from sessions_app.state.store import state_load
 from sessions_app.views import HtmxHttpRequest
+from sessions_app.views.access import role_required
 from sessions_app.views.state_pages.actions import action_page, import_page
 from sessions_app.views.state_pages.pages import (
     StateLinks,
@@ -41,8 +42,7 @@ def _can_edit(request: HtmxHttpRequest) -> bool:
     return request.user.has_perm(CAN_EDIT_STATE)
 
 
-@login_required
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see a session's state")
 @require_GET
 def state_overview_view(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Show the state's keys and cached entries, with clear and delete for editors."""
@@ -53,14 +53,13 @@ def state_overview_view(request: HtmxHttpRequest, session_id: str) -> HttpRespon
         "title": "State",
         "session": session,
         "links": links,
-        "keys": state_overview(state_load(session), links),
+        "keys": state_overview(state_load(session), links, session_caches(session)),
         "can_edit": _can_edit(request),
     }
     return render(request, "state/overview.html", context)
 
 
-@login_required
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="see a session's history")
 @require_GET
 def state_history(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """List the session's state changes, newest first."""
@@ -69,8 +68,7 @@ def state_history(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     return history_page(request, session=session, links=site_links(session_id), context=context)
 
 
-@login_required
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="compare versions")
 @require_GET
 def state_diff(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Show the diff between two versions."""
@@ -85,40 +83,35 @@ def _action(request: HtmxHttpRequest, session_id: str, kind: str, version: int |
     return action_page(request, kind=kind, session=session, links=links, context=BASE, version=version)
 
 
-@login_required
-@permission_required(CAN_EDIT_STATE, raise_exception=True)
+@role_required(CAN_EDIT_STATE, doing="clear state")
 @require_http_methods(["GET", "POST"])
 def state_clear(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Confirm, then empty the cache at `?path=` (the whole state without one)."""
     return _action(request, session_id, "clear")
 
 
-@login_required
-@permission_required(CAN_EDIT_STATE, raise_exception=True)
+@role_required(CAN_EDIT_STATE, doing="delete state")
 @require_http_methods(["GET", "POST"])
 def state_delete(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Confirm, then delete the entry or key at `?path=`."""
     return _action(request, session_id, "delete")
 
 
-@login_required
-@permission_required(CAN_EDIT_STATE, raise_exception=True)
+@role_required(CAN_EDIT_STATE, doing="restore a version")
 @require_http_methods(["GET", "POST"])
 def state_restore(request: HtmxHttpRequest, session_id: str, version: int) -> HttpResponse:
     """Confirm, then make the state what it was at `version`."""
     return _action(request, session_id, "restore", version)
 
 
-@login_required
-@permission_required(CAN_VIEW, raise_exception=True)
+@role_required(CAN_VIEW, doing="download sessions")
 @require_GET
 def state_export(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Download the session (state, runs, change history) as JSON."""
     return export_response(session_get(session_id=session_id))
 
 
-@login_required
-@permission_required(CAN_EDIT_STATE, raise_exception=True)
+@role_required(CAN_EDIT_STATE, doing="import sessions")
 @require_http_methods(["GET", "POST"])
 def state_import(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Upload a file exported from this session to bring it back."""

@@ -42,6 +42,6 @@ def on_postgresql(sql: str):  # noqa: ANN201 -- RunPython's callable
 
 
 class Migration(migrations.Migration):
-    dependencies = [("sessions_app", "0003_entry_lookup_with_position")]
+    dependencies = [("sessions_app", "0004_cache_declaration")]
 
     operations = [migrations.RunPython(on_postgresql(CREATE), on_postgresql(DROP), elidable=False)]
