@@ -84,7 +84,7 @@ def test_leaving_a_live_run_page_does_not_stop_the_run(site_page: Page, client: 
     expect(again.locator("#run-status .badge")).to_have_text("succeeded")
     expect(again.locator("#run-post h1")).to_be_visible()
     again.goto(session_path(session_id))
-    expect(again.get_by_role("link", name="Leaving in the middle of a run")).to_be_visible()
+    expect(again.get_by_role("link", name="Leaving in the middle of a run", exact=True)).to_be_visible()
 
 
 def test_a_live_run_page_recovers_when_the_web_server_restarts(
