@@ -35,7 +35,8 @@ class Sizes:
     w4_rounds: int = 7
     http_requests: int = 60
     w6_runs: int = 10
-    w6_clients: int = 100
+    w6_clients: int = 1000
+    w6_rounds: int = 3
     w7_requests: int = 30
 
     @classmethod
@@ -57,6 +58,7 @@ class Sizes:
             http_requests=5,
             w6_runs=2,
             w6_clients=4,
+            w6_rounds=1,
             w7_requests=3,
         )
 
@@ -214,15 +216,24 @@ class Section:
     key: str
     title: str
     rows: list[Row] = field(default_factory=list)
+    lane: str = "sqlite"
     plots: list[Plot] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
+LANES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
 @dataclass
 class Context:
-    """What a workload gets: the sizes, a scratch folder of its own, and whether Django is set up."""
+    """What a workload gets: the sizes, a scratch folder, whether Django is set up, and on which database.
+
+    `lane` is "sqlite" (a temporary file) or "postgres" (a database of its own on the server at
+    TEST_POSTGRES_URL); each lane runs in a process of its own, since Django is set up once.
+    """
 
     sizes: Sizes
     workdir: Any
     django_error: str | None = None
+    lane: str = "sqlite"
     stack: Any = None  # the HTTP workloads' server, started by the first that needs it

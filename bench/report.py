@@ -96,6 +96,7 @@ def write_json(path: Path, sections: list[Section], command: str, quick: bool) -
         "workloads": [
             {
                 "key": s.key,
+                "lane": s.lane,
                 "title": s.title,
                 "notes": s.notes,
                 "rows": [r.as_dict() for r in s.rows],

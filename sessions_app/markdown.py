@@ -6,10 +6,17 @@ tags and attributes, drops any URL that is not http, https or mailto (relative o
 has no business linking into the dashboard), and marks every link `rel="noopener noreferrer
 nofollow"`. Images are not allowed: a remote image in model output would report every reader's
 visit to whoever wrote its URL.
+
+A post that is still being written is shown as its top-level blocks (`markdown_blocks`): every
+block but the last is complete and renders the same from then on; the last may still grow.
+Each block is rendered on its own, so a link reference defined in one block does not reach
+another until the finished post is rendered whole.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 from urllib.parse import urlsplit
 
 import nh3
@@ -63,6 +70,36 @@ _cleaner = nh3.Cleaner(
 )
 
 
+_LINE_ENDS = re.compile(r"\r\n?")
+
+
+def markdown_blocks(text: str) -> list[str]:
+    """Split Markdown into the source of its top-level blocks, in order; joined, they are the text.
+
+    Line ends are normalised as markdown-it does (so block line numbers match), and blank lines
+    before the first block belong to it.
+    """
+    text = _LINE_ENDS.sub("\n", str(text))
+    starts = [
+        token.map[0]
+        for token in _markdown.parse(text)
+        if token.level == 0 and token.nesting >= 0 and token.map is not None
+    ]
+    if not starts:
+        return [text] if text else []
+    lines = text.split("\n")
+    bounds = [0, *starts[1:], len(lines)]
+    blocks = ["\n".join(lines[start:end]) for start, end in itertools.pairwise(bounds)]
+    # split() dropped the line ends between blocks; each block but the last ends with one.
+    return [block + "\n" for block in blocks[:-1]] + blocks[-1:]
+
+
+def post_split(text: str) -> tuple[list[str], str]:
+    """Return a post being written as its complete blocks and its last, still open one."""
+    blocks = markdown_blocks(text)
+    return blocks[:-1], (blocks[-1] if blocks else "")
+
+
 def sanitize_html(html: str) -> str:
     """Return `html` with everything outside the allow-list removed (still a plain str)."""
     return _cleaner.clean(html)
@@ -72,6 +109,12 @@ def render_markdown(text: str) -> SafeString:
     """Render untrusted Markdown as sanitised HTML, ready for a template."""
     # Safe because nh3 has just kept only the allow-list; this is the one place that says so.
     return mark_safe(sanitize_html(_markdown.render(str(text))))
+
+
+def render_blocks(blocks: list[str]) -> SafeString:
+    """Render each Markdown block on its own, as `markdown_blocks` split them, one after another."""
+    # Safe for the same reason as render_markdown: each part has been through nh3.
+    return mark_safe("".join(sanitize_html(_markdown.render(str(block))) for block in blocks))
 
 
 def safe_url(url: object) -> str:

@@ -24,7 +24,8 @@ import pytest
 from tests.django_fixtures import django_db_modify_db_settings  # noqa: F401
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-READY_TIMEOUT_SECONDS = 30
+# Generous: on a loaded two-core machine, several processes importing Django can take a minute.
+READY_TIMEOUT_SECONDS = 120
 STOP_TIMEOUT_SECONDS = 30
 
 

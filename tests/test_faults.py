@@ -26,6 +26,7 @@ import httpx
 import pytest
 from django.db import connection
 
+from sessions_app.markdown import render_markdown
 from sessions_app.models import RunEvent, StateChange, StateEntry, WorkflowSession
 from sessions_app.services.run_worker import run_execute
 from sessions_app.services.runs import run_start
@@ -37,6 +38,7 @@ from sessions_app.workflow.errors import StorageBusyError
 from sessions_app.workflow.offline_model import OfflineModel
 from tests.conftest import ServeStack
 from tests.django_fixtures import django_db_modify_db_settings
+from tests.live.stream_page import apply, page_for
 from tests.site_processes import SiteClient, SiteProcesses, own_site, session_path, wait_for
 from tests.workflow.fake_openai_server import FakeOpenAIServer, Script
 
@@ -380,9 +382,8 @@ def read_until_broken(
     return messages, False
 
 
-CHUNK = re.compile(
-    r'<hx-partial hx-target="#run-text" hx-swap="beforeend"><span>(.*?)</span></hx-partial>', re.S
-)
+# A chunk's message swaps the post's open block (and appends the blocks it completed).
+CHUNK = re.compile(r'<hx-partial hx-target="#run-tail" hx-swap="innerHTML">', re.S)
 
 
 @own_site
@@ -419,8 +420,12 @@ def test_a_web_server_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
         run = report["runs"][run_id]
         assert run["status"] == "succeeded"
         assert len(run["events"]) == len(ids)
-        text = "".join(html.unescape(c) for m in resumed for c in CHUNK.findall(m["data"]))
-        assert text == run["output"], "the streamed text is not the post"
+        post = page_for("")
+        for message in resumed:
+            apply(post, message["data"])
+        assert post["#run-blocks"] + post["#run-tail"] == render_markdown(run["output"]), (
+            "the streamed post is not the post"
+        )
         assert report["state"]["blog_posts"] == [{"topic": "Surviving a restart", "blog_post": run["output"]}]
         page = client.get(f"/runs/{run_id}/").text
         assert "badge-succeeded" in page

@@ -6,7 +6,7 @@ import pytest
 from django.template import Context, Template
 from django.utils.safestring import SafeString
 
-from sessions_app.markdown import render_markdown, safe_url
+from sessions_app.markdown import markdown_blocks, post_split, render_blocks, render_markdown, safe_url
 from sessions_app.templatetags.json_tree import json_tree
 
 PAYLOADS = [
@@ -144,3 +144,77 @@ def test_template_filters_are_available() -> None:
     html = template.render(Context({"text": "<script>x</script>", "url": "javascript:alert(1)"}))
 
     assert html == "<p>&lt;script&gt;x&lt;/script&gt;</p>\n|"
+
+
+POST = """# A title
+
+An opening paragraph that runs
+over two lines.
+
+## Steps
+
+1. first
+2. second
+
+- a
+- b
+
+```python
+print("x")
+```
+
+> a quote
+lazily continued
+
+| a | b |
+| - | - |
+| 1 | 2 |
+
+---
+The end, with a [link](https://e.com)."""
+
+
+def test_markdown_blocks_are_the_top_level_blocks_and_join_back_to_the_text() -> None:
+    blocks = markdown_blocks(POST)
+
+    assert "".join(blocks) == POST
+    assert [block.split("\n")[0] for block in blocks] == [
+        "# A title",
+        "An opening paragraph that runs",
+        "## Steps",
+        "1. first",
+        "- a",
+        "```python",
+        "> a quote",
+        "| a | b |",
+        "---",
+        "The end, with a [link](https://e.com).",
+    ]
+    assert markdown_blocks("") == []
+    assert markdown_blocks("a\r\nb\r\n\r\nc") == ["a\nb\n\n", "c"]
+    assert markdown_blocks("\n\n# late start") == ["\n\n# late start"]
+
+
+def test_each_block_renders_as_its_part_of_the_whole_post() -> None:
+    assert render_blocks(markdown_blocks(POST)) == render_markdown(POST)
+
+
+def test_post_split_keeps_the_last_block_open() -> None:
+    assert post_split("") == ([], "")
+    assert post_split("# T") == ([], "# T")
+    assert post_split("# T\n\nSome te") == (["# T\n\n"], "Some te")
+    # An unclosed fence swallows what follows until it closes: still one open block.
+    assert post_split("Intro\n\n```\ncode\n\n# not a heading") == (
+        ["Intro\n\n"],
+        "```\ncode\n\n# not a heading",
+    )
+    # A line that turns the paragraph above into a heading changes only the open block.
+    assert post_split("Intro\n\nTitle\n===") == (["Intro\n\n"], "Title\n===")
+
+
+def test_render_blocks_is_sanitised_and_marked_safe() -> None:
+    html = render_blocks(["<script>alert(1)</script>\n\n", "[x](javascript:alert(1))"])
+
+    assert isinstance(html, SafeString)
+    assert_inert(html)
+    assert "&lt;script&gt;" in html

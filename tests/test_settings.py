@@ -115,3 +115,46 @@ def test_bad_configuration_is_a_clear_error(tmp_path: Path, env: dict[str, str],
     done = settings_under(DATABASE_URL=f"sqlite:///{tmp_path}/s.sqlite3", **env)
     assert done.returncode != 0
     assert message in done.stderr
+
+
+def database_options(argv0: str, **env: str) -> dict[str, object]:
+    """The PostgreSQL OPTIONS the settings build, in a process whose argv[0] is `argv0`."""
+    code = (
+        f"import json, sys; sys.argv = [{argv0!r}, 'db_worker']; from wfsite import settings; "
+        "print(json.dumps(settings.DATABASES['default'].get('OPTIONS', {})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+def test_postgres_connections_are_pooled_and_name_their_process() -> None:
+    url = "postgres://u:p@db.example:5432/wf"
+    pooled = database_options("/srv/wfsite/manage.py", DATABASE_URL=url)
+    unpooled = database_options("/srv/wfsite/manage.py", DATABASE_URL=url, WFSITE_DB_POOL_SIZE="0")
+
+    assert pooled == {
+        "application_name": "wfsite db_worker",
+        "pool": {"min_size": 1, "max_size": 20, "timeout": 30},
+    }
+    assert unpooled == {"application_name": "wfsite db_worker"}
+    assert database_options("x", DATABASE_URL=url, WFSITE_DB_POOL_SIZE="25")["pool"]["max_size"] == 25
+    assert database_options("x", DATABASE_URL="sqlite:////tmp/x.sqlite3").get("pool") is None
+
+
+def test_process_names() -> None:
+    from wfsite.settings import process_name
+
+    assert process_name(["/srv/manage.py", "db_worker", "--no-reload"]) == "wfsite db_worker"
+    assert (
+        process_name(["/venv/lib/python3.11/site-packages/uvicorn/__main__.py", "--factory"])
+        == "wfsite uvicorn"
+    )
+    assert process_name(["/venv/bin/pytest", "-q"]) == "wfsite pytest"
+    assert process_name([]) == "wfsite python"

@@ -183,7 +183,9 @@ def test_running_run_shows_steps_and_text_so_far(user_client: Client) -> None:
     assert html.count('<li class="step">') == 3
     assert '<a href="https://e.com" rel="noopener noreferrer nofollow">Good</a>' in html
     assert "javascript:" not in html
-    assert '<pre id="run-text" class="post-stream" aria-live="off"># Title\n\nSome text</pre>' in html
+    # Rendered as the stream renders it: the complete heading, then the paragraph still being written.
+    assert '<div id="run-blocks"><h1>Title</h1>\n</div><div id="run-tail"><p>Some text</p>\n</div>' in html
+    assert "# Title" not in html
     assert "last_event_id=5" in html
     assert "Running…" in html
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -50,6 +51,18 @@ def env_int(name: str, default: int) -> int:
     if value < 0:
         raise ImproperlyConfigured(f"{name} must be 0 or more, not {value}")
     return value
+
+
+def process_name(argv: list[str]) -> str:
+    """Name this process for the database: "wfsite uvicorn", "wfsite db_worker", "wfsite pytest"."""
+    program = Path(argv[0]) if argv and argv[0] else Path("python")
+    if program.name == "manage.py" and len(argv) > 1:
+        role = argv[1]
+    elif program.name == "__main__.py":  # python -m uvicorn
+        role = program.parent.name
+    else:
+        role = program.name
+    return f"wfsite {role}"[:63]
 
 
 def strong_secret_key(key: str) -> str:
@@ -167,6 +180,17 @@ DATABASES = {
         os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL, conn_max_age=0, conn_health_checks=True
     )
 }
+# PostgreSQL connections come from psycopg's pool, WFSITE_DB_POOL_SIZE per process at most (0: no
+# pool, a connection per request). Under ASGI every request runs its queries on a thread of its
+# own, so persistent connections would pile up; pooled ones are borrowed and given back (a live
+# event stream gives its back before it waits, and the feeds share one; see sessions_app.live).
+# application_name says in pg_stat_activity which process holds a connection.
+WFSITE_DB_POOL_SIZE = env_int("WFSITE_DB_POOL_SIZE", 20)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options.setdefault("application_name", process_name(sys.argv))
+    if WFSITE_DB_POOL_SIZE:
+        _options.setdefault("pool", {"min_size": 1, "max_size": WFSITE_DB_POOL_SIZE, "timeout": 30})
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers (the dashboard, the event stream) run while a worker writes; IMMEDIATE
     # takes the write lock at BEGIN so two writers queue on the busy timeout instead of deadlocking.

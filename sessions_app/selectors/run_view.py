@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sessions_app.markdown import safe_url
+from sessions_app.markdown import post_split, safe_url
 from sessions_app.models import RunEvent, WorkflowRun
 from sessions_app.selectors.runs import events_since
 from sessions_app.services.run_events import CHUNK_EVENT, COMPLETED_EVENT, RUN_CANCELLED, RUN_FAILED
@@ -36,6 +36,11 @@ class RunView:
     text: str = ""
     final: str | None = None
     last_seq: int = 0
+
+    @property
+    def post_so_far(self) -> tuple[list[str], str]:
+        """The streamed text as the stream shows it: its complete Markdown blocks and the open one."""
+        return post_split(self.text)
 
 
 def step_from_event(event: RunEvent) -> Step:

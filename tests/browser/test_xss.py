@@ -318,7 +318,9 @@ def test_a_run_page_shows_payloads_as_text_live_and_finished(
     run_id = seeded.client.start_run(MAIN_ID, "live " + ALL, pause="0.08")
     page.goto(f"/runs/{run_id}/")
     expect(page.locator("#run-status .badge")).to_have_text("running", timeout=30_000)
-    page.wait_for_function("() => document.querySelectorAll('#run-text span').length >= 10", timeout=30_000)
+    page.wait_for_function(
+        "() => (document.querySelector('#run-text')?.textContent.length ?? 0) >= 50", timeout=30_000
+    )
     watch.check(page, "live run")
     expect(page.locator("#run-status .badge")).to_have_text("succeeded", timeout=30_000)
     expect(page.locator("#run-result")).to_be_visible()

@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
 
 import pytest
@@ -67,10 +68,11 @@ def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
     pytest.fail(f"{url} did not answer")
 
 
-def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+def get(url: str, **headers: str) -> tuple[int, Message, bytes]:
     request = urllib.request.Request(url, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status, dict(response.headers.items()), response.read()
+        # Header names are case-insensitive (uvicorn's httptools writer sends them lowercased).
+        return response.status, response.headers, response.read()
 
 
 def test_debug_off_serves_hashed_gzipped_files_through_the_asgi_app(production_site: str) -> None:
