@@ -121,6 +121,8 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "axes",
+    # django-ninja: the JSON API; installed for its docs page's packaged Swagger UI files.
+    "ninja",
     "sessions_app",
 ]
 
@@ -362,3 +364,8 @@ WFSITE_TASK_RESULTS_KEEP_DAYS = env_int("WFSITE_TASK_RESULTS_KEEP_DAYS", 14)
 WFSITE_RUN_EVENTS_KEEP_DAYS = env_int("WFSITE_RUN_EVENTS_KEEP_DAYS", 30)
 WFSITE_LOGIN_RECORDS_KEEP_DAYS = env_int("WFSITE_LOGIN_RECORDS_KEEP_DAYS", 90)
 WFSITE_PRUNE_INTERVAL = env_int("WFSITE_PRUNE_INTERVAL", 3600)
+
+# -- the JSON API (README, "Use the API") ----------------------------------------------------------
+# A JSON body sent to the API (a state to PUT, a patch, a session file to import); more is a 413.
+# Small bodies parsed by the API's schemas (a run start, a new session) keep DATA_UPLOAD_MAX_MEMORY_SIZE.
+WFSITE_API_MAX_BODY_BYTES = env_int("WFSITE_API_MAX_BODY_BYTES", 50 * 1024 * 1024)
