@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Router
+from ninja import Router, Status
 
 from sessions_app.api.access import role_require
 from sessions_app.api.lookups import run_or_404, session_or_404
@@ -28,9 +28,7 @@ ERRORS = {code: ErrorOut for code in (400, 401, 403, 404, 413, 422, 429)}
     response={201: RunStartOut, 202: RunStartOut, **ERRORS},
     url_name="run_start",
 )
-def runs_start(
-    request: HttpRequest, response: HttpResponse, session_id: str, body: RunStart
-) -> tuple[int, dict]:
+def runs_start(request: HttpRequest, response: HttpResponse, session_id: str, body: RunStart) -> Status[dict]:
     """Start a run: 201 with the result when the cache answers; 202 when queued, or joined (`joined`).
 
     A key already being generated on this session joins that run instead of starting another;
@@ -45,7 +43,7 @@ def runs_start(
     # run_start stamps a run it makes with `now`; a run it joined was made before.
     out = {**run_out(run), "joined": run.created_at != now}
     response["Location"] = out["url"]
-    return (201 if run.cache_hit and run.is_finished else 202), out
+    return Status(201 if run.cache_hit and run.is_finished else 202, out)
 
 
 @router.get("/runs/{uuid:run_id}", response={200: RunOut, **ERRORS}, url_name="run_get")

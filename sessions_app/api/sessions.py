@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from sessions_app.api.access import role_require
 from sessions_app.api.errors import ApiError
@@ -45,7 +45,7 @@ def sessions_list(
 
 
 @router.post("/sessions", response={201: SessionOut, **ERRORS, 409: ErrorOut})
-def sessions_create(request: HttpRequest, response: HttpResponse, body: SessionCreate) -> tuple[int, dict]:
+def sessions_create(request: HttpRequest, response: HttpResponse, body: SessionCreate) -> Status[dict]:
     """Create a session, empty or with an initial state (which needs the editor role)."""
     perms = (CAN_CREATE_SESSION, CAN_EDIT_STATE) if body.state else (CAN_CREATE_SESSION,)
     role_require(request, *perms, doing="create sessions" + (" with a state" if body.state else ""))
@@ -55,7 +55,7 @@ def sessions_create(request: HttpRequest, response: HttpResponse, body: SessionC
     )
     out = session_out(session)
     response["Location"] = out["url"]
-    return 201, out
+    return Status(201, out)
 
 
 @router.get(SESSION, response={200: SessionOut, **ERRORS}, url_name="session_get")
@@ -75,8 +75,8 @@ def sessions_rename(request: HttpRequest, session_id: str, body: SessionRename) 
 
 
 @router.delete(SESSION, response={204: None, **ERRORS})
-def sessions_delete(request: HttpRequest, session_id: str) -> tuple[int, None]:
+def sessions_delete(request: HttpRequest, session_id: str) -> Status[None]:
     """Delete a session with its state, runs and history (admins only; it cannot be undone)."""
     role_require(request, CAN_DELETE_SESSION, doing="delete sessions")
     session_delete(session=session_or_404(session_id), actor=request.user)
-    return 204, None
+    return Status(204, None)

@@ -7,7 +7,7 @@ file the pages refuse the API refuses with the same list of problems, and the ot
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Router
+from ninja import Router, Status
 
 from sessions_app.api.access import role_require
 from sessions_app.api.http import read_json
@@ -41,7 +41,7 @@ def sessions_export(request: HttpRequest, session_id: str) -> dict:
     url_name="session_import",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": _FILE}}},
 )
-def sessions_import(request: HttpRequest, response: HttpResponse) -> tuple[int, dict]:
+def sessions_import(request: HttpRequest, response: HttpResponse) -> Status[dict]:
     """Import a session file: 201 creating its session, 200 updating it through one recorded change."""
     role_require(request, CAN_EDIT_STATE, doing="import sessions")
     result = session_import(data=transfer_check(read_json(request)), actor=request.user)
@@ -55,4 +55,4 @@ def sessions_import(request: HttpRequest, response: HttpResponse) -> tuple[int, 
         "history_imported": result.history_imported,
     }
     response["Location"] = out["session"]["url"]
-    return (201 if result.created else 200), out
+    return Status(201 if result.created else 200, out)

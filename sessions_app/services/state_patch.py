@@ -61,13 +61,18 @@ def json_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, list) or not all(isinstance(op, dict) for op in patch):
         raise PatchInvalidError('A JSON Patch is a list of operation objects, e.g. [{"op": "add", ...}].')
     try:
-        return jsonpatch.JsonPatch(patch).apply(target, in_place=False)
-    except jsonpatch.JsonPatchTestFailed as error:
-        raise PatchConflictError(f"A test operation failed: {error}.") from None
-    except jsonpatch.JsonPatchConflict as error:
-        raise PatchConflictError(f"The patch does not fit the state: {error}.") from None
+        # Building the patch checks each op's name and pointers; applying it, that its targets exist.
+        document = jsonpatch.JsonPatch(patch)
     except (jsonpatch.InvalidJsonPatch, jsonpointer.JsonPointerException, TypeError) as error:
         raise PatchInvalidError(f"The patch is not a valid JSON Patch: {error}.") from None
+    try:
+        return document.apply(target, in_place=False)
+    except jsonpatch.JsonPatchTestFailed as error:
+        raise PatchConflictError(f"A test operation failed: {error}.") from None
+    except jsonpatch.InvalidJsonPatch as error:
+        raise PatchInvalidError(f"The patch is not a valid JSON Patch: {error}.") from None
+    except (jsonpatch.JsonPatchConflict, jsonpointer.JsonPointerException) as error:
+        raise PatchConflictError(f"The patch does not fit the state: {error}.") from None
 
 
 def state_patched(state: dict[str, Any], patch: Any, kind: PatchKind) -> dict[str, Any]:
