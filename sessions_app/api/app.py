@@ -15,8 +15,8 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, URLResolver, path, re_path
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import URLPattern, URLResolver, path, re_path, reverse
 from ninja import NinjaAPI
 
 from sessions_app.api import caches, events, history, runs, sessions, state, transfer
@@ -73,6 +73,18 @@ def _answering_for_itself(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @login_not_required
+def api_index(request: HttpRequest) -> HttpResponse:
+    """Say where the schema, the docs and the first resource are."""
+    return JsonResponse(
+        {
+            "openapi": reverse("api:openapi-json"),
+            "docs": reverse("api:openapi-view"),
+            "sessions": reverse("api:session_list"),
+        }
+    )
+
+
+@login_not_required
 def api_not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
     """Answer a path under the API that names no endpoint."""
     return error_response(ApiError(404, f"No API endpoint at {json.dumps(request.path)}; see /api/v1/docs."))
@@ -84,6 +96,9 @@ def api_urls() -> tuple[list[URLPattern | URLResolver], str]:
     wrapped: list[URLPattern | URLResolver] = []
     for pattern in patterns:
         assert isinstance(pattern, URLPattern)
+        if pattern.name == "api-root":  # ninja's root (which it reverses for the schema): our index
+            wrapped.append(path("", api_index, name=pattern.name))
+            continue
         wrapped.append(path(str(pattern.pattern), _answering_for_itself(pattern.callback), name=pattern.name))
     wrapped.append(re_path(r"^(?P<rest>.*)$", api_not_found, name="not_found"))
     return wrapped, app_name

@@ -1,6 +1,6 @@
 """Export and import one session as a session file, the same JSON as the pages' download and upload.
 
-An import is checked by the pages' own validation (`services.transfer_format.transfer_parse`), so a
+An import is checked by the pages' own validation (`services.transfer_format.transfer_check`), so a
 file the pages refuse the API refuses with the same list of problems, and the other way round.
 """
 
@@ -15,7 +15,7 @@ from sessions_app.api.lookups import session_or_404
 from sessions_app.api.present import change_out, session_out
 from sessions_app.api.schemas import ErrorOut, ImportOut, SessionFileOut
 from sessions_app.roles import CAN_EDIT_STATE, CAN_VIEW
-from sessions_app.selectors.transfer import session_export
+from sessions_app.selectors.transfer import session_export_bytes
 from sessions_app.services.transfer import session_import
 from sessions_app.services.transfer_format import transfer_check
 
@@ -29,10 +29,12 @@ _FILE = {"schema": {"$ref": "#/components/schemas/SessionFileOut"}}
     response={200: SessionFileOut, **ERRORS},
     url_name="session_export",
 )
-def sessions_export(request: HttpRequest, session_id: str) -> dict:
+def sessions_export(request: HttpRequest, session_id: str) -> HttpResponse:
     """Return the session's state, runs and change history as a session file."""
     role_require(request, CAN_VIEW, doing="download sessions")
-    return session_export(session=session_or_404(session_id))
+    # The pages' own bytes, so a file is the same whichever way it was downloaded.
+    data = session_export_bytes(session=session_or_404(session_id))
+    return HttpResponse(data, content_type="application/json")
 
 
 @router.post(
