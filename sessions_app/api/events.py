@@ -108,7 +108,7 @@ async def json_stream(run: WorkflowRun, *, after_seq: int) -> AsyncIterator[str]
 
 @router.get(
     "/runs/{uuid:run_id}/events",
-    response={200: None, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+    response={401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
     url_name="run_events",
     openapi_extra={"responses": {"200": _STREAM}},
 )

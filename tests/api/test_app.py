@@ -3,6 +3,7 @@ CSP, and one JSON error shape for unknown paths and wrong methods."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -52,6 +53,16 @@ def test_the_schema_is_valid_openapi_3(schema: dict[str, Any]) -> None:
     validate(schema)
 
     assert schema["openapi"].startswith("3.")
+
+
+def test_the_schema_has_no_key_twice(client: Client) -> None:
+    # Browsers' Swagger UI parses the schema with js-yaml, which refuses a duplicated key.
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in pairs]
+        assert len(keys) == len(set(keys)), keys
+        return dict(pairs)
+
+    json.loads(client.get("/api/v1/openapi.json").content, object_pairs_hook=unique)
 
 
 def test_the_schema_lists_every_operation_with_both_ways_to_authenticate(schema: dict[str, Any]) -> None:
