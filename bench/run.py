@@ -32,6 +32,7 @@ WORKLOADS = {
     "W5": "bench.w5_pages",
     "W6": "bench.w6_streaming",
     "W7": "bench.w7_cache_hit_http",
+    "W10": "bench.w10_api",
 }
 
 

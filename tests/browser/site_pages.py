@@ -24,7 +24,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from sessions_app.services.roles import roles_sync
 
-roles_sync()
+roles_sync(actor=None)
 users = get_user_model()
 users.objects.create_superuser(os.environ["T_ADMIN"], "", os.environ["T_PASSWORD"])
 viewer = users.objects.create_user(os.environ["T_VIEWER"], password=os.environ["T_PASSWORD"], is_staff=True)
