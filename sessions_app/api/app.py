@@ -30,7 +30,14 @@ header). Session ids in paths are encoded as on the pages: `%` as `%25` and `/` 
 whole segment percent-encoded as usual; every response gives the URLs it names, so follow them.
 Errors are `{"error": {"code", "message", "details"}}`."""
 
-api = NinjaAPI(
+class Api(NinjaAPI):
+    """The NinjaAPI whose operation ids are the endpoints' own names (`state_patch`, not a module path)."""
+
+    def get_openapi_operation_id(self, operation: Any) -> str:
+        return str(operation.view_func.__name__)
+
+
+api = Api(
     title="wfsite API",
     version="1",
     description=DESCRIPTION,

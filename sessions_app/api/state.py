@@ -72,7 +72,7 @@ def _written(response: HttpResponse, session: WorkflowSession, change: StateChan
         "requestBody": {"required": True, "content": {"application/json": _OBJECT}},
     },
 )
-def state_replace(request: HttpRequest, response: HttpResponse, session_id: str) -> dict:
+def state_put(request: HttpRequest, response: HttpResponse, session_id: str) -> dict:
     """Replace the whole state, as edited at the version `If-Match` names."""
     role_require(request, CAN_EDIT_STATE, doing="edit state")
     session = session_or_404(session_id)

@@ -76,6 +76,13 @@ def test_the_schema_lists_every_operation_with_both_ways_to_authenticate(schema:
             assert operation.get("security"), (method, path)
 
 
+def test_operation_ids_are_the_endpoints_names_each_once(schema: dict[str, Any]) -> None:
+    ids = [operation["operationId"] for item in schema["paths"].values() for operation in item.values()]
+
+    assert len(ids) == len(set(ids)) == len(EXPECTED_OPERATIONS)
+    assert {"state_get", "state_put", "state_patch", "runs_start", "runs_events"} <= set(ids)
+
+
 def test_writes_document_if_match_and_their_patch_types(schema: dict[str, Any]) -> None:
     state = schema["paths"]["/api/v1/sessions/{session_id}/state"]
 
