@@ -76,11 +76,14 @@ def _django_invalid(error: DjangoValidationError) -> ApiError:
     return ApiError(422, " ".join(error.messages), details=details)
 
 
+def _where(loc: Any) -> str:
+    """Say where a value is wrong: ninja's ("body", "body", "inputs") reads "body.inputs"."""
+    parts = [str(part) for part in loc]
+    return ".".join(part for n, part in enumerate(parts) if n == 0 or part != parts[n - 1])
+
+
 def _ninja_invalid(error: NinjaValidationError) -> ApiError:
-    problems = [
-        {"where": ".".join(str(part) for part in item.get("loc", ())), "message": item.get("msg", "")}
-        for item in error.errors
-    ]
+    problems = [{"where": _where(item.get("loc", ())), "message": item.get("msg", "")} for item in error.errors]
     text = "; ".join(f"{p['where']}: {p['message']}" for p in problems[:5])
     return ApiError(422, f"The request is not valid: {text}.", details=problems)
 

@@ -77,7 +77,7 @@ def test_a_body_that_is_not_an_object_of_inputs_is_422(
     response = api("runner").post(url, {"inputs": "text"}, content_type="application/json")
 
     assert response.status_code == 422
-    assert error_of(response)["details"][0]["where"].endswith("inputs")
+    assert error_of(response)["details"][0]["where"] == "body.inputs"
 
 
 def test_the_rate_limit_is_per_person_with_retry_after(
