@@ -30,6 +30,7 @@ header). Session ids in paths are encoded as on the pages: `%` as `%25` and `/` 
 whole segment percent-encoded as usual; every response gives the URLs it names, so follow them.
 Errors are `{"error": {"code", "message", "details"}}`."""
 
+
 class Api(NinjaAPI):
     """The NinjaAPI whose operation ids are the endpoints' own names (`state_patch`, not a module path)."""
 

@@ -83,7 +83,9 @@ def _where(loc: Any) -> str:
 
 
 def _ninja_invalid(error: NinjaValidationError) -> ApiError:
-    problems = [{"where": _where(item.get("loc", ())), "message": item.get("msg", "")} for item in error.errors]
+    problems = [
+        {"where": _where(item.get("loc", ())), "message": item.get("msg", "")} for item in error.errors
+    ]
     text = "; ".join(f"{p['where']}: {p['message']}" for p in problems[:5])
     return ApiError(422, f"The request is not valid: {text}.", details=problems)
 
