@@ -40,6 +40,7 @@ WORKLOADS = {
     "W6": "bench.w6_streaming",
     "W7": "bench.w7_cache_hit_http",
     "W8": "bench.w8_web_tier",
+    "W10": "bench.w10_api",
 }
 # The workloads that also run on PostgreSQL.
 POSTGRES_LANE = ("W6",)

@@ -284,3 +284,35 @@ class CacheEntryStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cache}:{self.key}"
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def active(self) -> ApiTokenQuerySet:
+        """Tokens that have not been revoked."""
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiToken(models.Model):
+    """A person's token for the JSON API, shown to them once and kept only as a SHA-256 digest.
+
+    A token is 32 random bytes, so a fast digest is as safe as a slow password hash: nobody can
+    guess their way back from it, and every API request can look its token up by the digest's
+    unique index. `prefix` (the token's first characters) lets people tell their tokens apart.
+    A revoked token keeps its row, so the page can say when it was revoked and by whom it was used.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="api_token_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 from django.urls import include, path, register_converter
 
-from sessions_app.views import caches, events, runs, sessions
+from sessions_app.views import caches, events, runs, sessions, tokens
 
 
 class SessionIdConverter:
@@ -62,4 +62,6 @@ urlpatterns = [
     path("sessions/<session_id:session_id>/", include("sessions_app.views.state_pages.urls")),
     path("runs/<uuid:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<uuid:run_id>/events/", events.run_events, name="run_events"),
+    path("account/tokens/", tokens.api_tokens, name="api_tokens"),
+    path("account/tokens/<int:token_id>/revoke/", tokens.api_token_revoke_view, name="api_token_revoke"),
 ]

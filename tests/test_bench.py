@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-WORKLOADS = ["W1", "W2", "W2b", "W3", "W4", "W5", "W6", "W7", "W8"]
+WORKLOADS = ["W1", "W2", "W2b", "W3", "W4", "W5", "W6", "W7", "W8", "W10"]
 POSTGRES_LANE = ["W6"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from sessions_app.services.state import (
     session_state_edit,
     session_state_restore,
 )
+from sessions_app.services.state_patch import PatchKind, session_state_patch
 from sessions_app.services.transfer import session_import
 from sessions_app.services.transfer_format import transfer_parse
 from sessions_app.services.upstream import session_import_upstream, upstream_rows
@@ -57,10 +59,34 @@ def named_views(resolver: URLResolver, prefix: str = "") -> Iterator[tuple[str, 
             yield f"{prefix}{pattern.name}", pattern.callback
 
 
+# The JSON API's own: its schema, docs page and index; every other API URL answers a 401 itself.
+API_PUBLIC = {"api:api-root", "api:openapi-json", "api:openapi-view", "api:not_found"}
+
+
 def test_only_the_marked_pages_are_open_without_a_login() -> None:
     public = {name for name, view in named_views(get_resolver()) if not getattr(view, "login_required", True)}
 
-    assert public == PUBLIC
+    assert {name for name in public if not name.startswith("api:")} == PUBLIC
+
+
+def test_every_api_endpoint_answers_a_visitor_401_itself() -> None:
+    session = WorkflowSession.objects.create(session_id="s", workflow="BlogPostGenerator")
+    run = WorkflowRun.objects.create(session=session, workflow=session.workflow)
+    api = [pattern for pattern in get_resolver().url_patterns if getattr(pattern, "namespace", "") == "api"]
+    [resolver] = api
+    client = Client()
+    for pattern in resolver.url_patterns:
+        name = f"api:{pattern.name}"
+        route = str(pattern.pattern)
+        route = re.sub(r"<uuid(str)?:\w+>", str(run.run_id), route)
+        route = re.sub(r"<int:\w+>", "1", re.sub(r"<session_id:\w+>", "s", route))
+        path = "/api/v1/" + re.sub(r"<\w+>", "x", route)
+        response = client.get(path)
+        if name in API_PUBLIC:
+            assert response.status_code in (200, 404), name
+            continue
+        assert response.status_code in (401, 405), (name, path)
+        assert response["Content-Type"] == "application/json", name
 
 
 def test_a_visitor_is_sent_to_log_in_and_an_admin_page_to_the_admin_login() -> None:
@@ -127,6 +153,13 @@ def writes(session: WorkflowSession, upstream_row: Any) -> dict[str, Callable[[A
         "session_state_edit": lambda actor: session_state_edit(
             session=session, new_state={}, base_version=session.version, actor=actor
         ),
+        "session_state_patch": lambda actor: session_state_patch(
+            session=session,
+            patch={"note": None},
+            kind=PatchKind.MERGE,
+            base_version=session.version,
+            actor=actor,
+        ),
         "session_state_clear": lambda actor: session_state_clear(
             session=session, base_version=session.version, actor=actor
         ),
@@ -174,6 +207,7 @@ SERVICES = [
     "session_delete",
     "run_delete",
     "session_state_edit",
+    "session_state_patch",
     "session_state_clear",
     "session_state_delete",
     "session_state_restore",

@@ -134,6 +134,8 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "axes",
+    # django-ninja: the JSON API; installed for its docs page's packaged Swagger UI files.
+    "ninja",
     "sessions_app",
 ]
 
@@ -412,3 +414,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 600
 # A write that finds the database locked past that timeout answers 503 "busy, try again" (templates/503.html).
 MIDDLEWARE += ["sessions_app.middleware.DatabaseBusyMiddleware"]
+# -- the JSON API (README, "Use the API") ----------------------------------------------------------
+# A JSON body sent to the API (a state to PUT, a patch, a session file to import); more is a 413.
+# Small bodies parsed by the API's schemas (a run start, a new session) keep DATA_UPLOAD_MAX_MEMORY_SIZE.
+WFSITE_API_MAX_BODY_BYTES = env_int("WFSITE_API_MAX_BODY_BYTES", 50 * 1024 * 1024)

@@ -7,6 +7,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from sessions_app.api.app import api_urls
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="session_list"), name="home"),
     # Pages name it with <link rel="icon">; this is for clients that ask for /favicon.ico anyway.
@@ -19,6 +21,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Login, logout and password change/reset at the names Django's auth views expect.
     path("accounts/", include("django.contrib.auth.urls")),
+    # The JSON API answers for itself (401/403/404/405 as JSON), so it comes before the pages.
+    path("api/v1/", include(api_urls(), namespace="api")),
     path("", include("sessions_app.ops.urls")),
     path("", include("sessions_app.urls")),
 ]

@@ -18,6 +18,8 @@ class SessionFilters:
     search: str = ""
     workflow: str = ""
     oldest_first: bool = False
+    # The owner (`WorkflowSession.user_id`, the username of whoever created it).
+    user: str = ""
 
 
 def session_list(*, filters: SessionFilters) -> QuerySet[WorkflowSession]:
@@ -36,6 +38,8 @@ def session_list(*, filters: SessionFilters) -> QuerySet[WorkflowSession]:
         )
     if filters.workflow:
         sessions = sessions.filter(workflow=filters.workflow)
+    if filters.user:
+        sessions = sessions.filter(user_id=filters.user)
     if filters.oldest_first:
         return sessions.order_by("updated_at", "id")
     return sessions.recently_updated()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
@@ -13,6 +14,7 @@ from sessions_app.models import WorkflowSession
 from sessions_app.registry import UnknownWorkflowError, get_workflow_class
 from sessions_app.roles import CAN_CREATE_SESSION, CAN_DELETE_SESSION, CAN_EDIT_STATE
 from sessions_app.services.permissions import Actor, actor_require
+from sessions_app.services.state import session_state_edit
 from sessions_app.state.store import EMPTY_STATE_SIZE
 
 MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
@@ -60,9 +62,16 @@ def session_create(
     workflow: str,
     name: str = "",
     user: AbstractBaseUser | AnonymousUser | None,
+    state: dict[str, Any] | None = None,
 ) -> WorkflowSession:
-    """Create an empty session for a registered workflow; raise ValidationError naming each bad field."""
+    """Create a session for a registered workflow; raise ValidationError naming each bad field.
+
+    A non-empty initial `state` is written as the session's first recorded change, which needs
+    the editor role as well (as importing a session does).
+    """
     actor_require(user, CAN_CREATE_SESSION)
+    if state:
+        actor_require(user, CAN_EDIT_STATE)
     errors = _session_errors(session_id, workflow, name)
     if not errors and WorkflowSession.objects.filter(session_id=session_id).exists():
         errors["session_id"] = [f"A session with the id {session_id!r} already exists."]
@@ -72,7 +81,7 @@ def session_create(
     try:
         # A savepoint: losing a race to create the same id must leave the caller's transaction usable.
         with transaction.atomic():
-            return WorkflowSession.objects.create(
+            session = WorkflowSession.objects.create(
                 session_id=session_id,
                 workflow=workflow,
                 name=name,
@@ -83,6 +92,12 @@ def session_create(
         raise ValidationError(
             {"session_id": [f"A session with the id {session_id!r} already exists."]}
         ) from None
+    if state:
+        try:
+            session_state_edit(session=session, new_state=state, base_version=0, actor=user)
+        except ValidationError as error:
+            raise ValidationError({"state": error.messages}) from None
+    return session
 
 
 @transaction.atomic

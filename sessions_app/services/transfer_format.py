@@ -239,7 +239,11 @@ def _decode(raw: bytes) -> Any:
 
 def transfer_parse(raw: bytes) -> SessionFile:
     """Parse and check a session file; raise ValidationError listing what is wrong with it."""
-    data = _decode(raw)
+    return transfer_check(_decode(raw))
+
+
+def transfer_check(data: Any) -> SessionFile:
+    """Check a session file already parsed from JSON; raise ValidationError listing what is wrong."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValidationError(f'This is not a wfsite session file (it has no "format": "{FORMAT}").')
     if data.get("format_version") != FORMAT_VERSION:

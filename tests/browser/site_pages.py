@@ -129,6 +129,7 @@ def dashboard_pages(seeded: Seeded) -> list[tuple[str, str]]:
         ("confirm deleting an entry", session + "state/delete/?path=" + entry_path),
         ("confirm restoring", session + "state/versions/1/restore/"),
         ("import", session + "import/"),
+        ("API tokens", "/account/tokens/"),
     ]
 
 
