@@ -61,7 +61,10 @@ def live_stack(start_serve: Callable[..., ServeStack]) -> ServeStack:
     return start_serve()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and later tests that start their own loop (asyncio.run,
+# async_to_sync) must not find one. Leaving tests/browser stops it.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing; `make chromium` installs it (apt-get install chromium)"
