@@ -56,6 +56,10 @@ Status = WorkflowRun.Status
 class RunConflictError(Exception):
     """The run is not in a state that allows this: cancelling a finished run, repeating an unfinished one."""
 
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 def run_start(
     *,
@@ -281,7 +285,9 @@ def run_cancel(*, run: WorkflowRun, actor: Actor) -> WorkflowRun:
         running.update(cancel_requested_at=now, cancelled_by=by)
     run.refresh_from_db()
     if run.is_finished:
-        raise RunConflictError(f"The run has already ended ({run.status}), so there is nothing to cancel.")
+        raise RunConflictError(
+            f"The run has already ended ({run.status}), so there is nothing to cancel.", status=run.status
+        )
     return run
 
 
@@ -296,7 +302,9 @@ def run_again(
     """
     actor_require(actor, CAN_RUN)
     if not run.is_finished:
-        raise RunConflictError(f"The run is still {run.status}; run it again once it has ended.")
+        raise RunConflictError(
+            f"The run is still {run.status}; run it again once it has ended.", status=run.status
+        )
     inputs = dict(run.inputs) if isinstance(run.inputs, dict) else {}
     if regenerate:
         flag = result_cache_flag(run.workflow)
