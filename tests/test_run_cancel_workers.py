@@ -55,6 +55,8 @@ print(json.dumps({
     "status": run.status, "error": run.error, "started": run.started_at is not None,
     "cancelled_by": run.cancelled_by.get_username() if run.cancelled_by else None,
     "events": events, "state": state_load(run.session), "session_status": run.session.last_run_status,
+    "stopped_after": (run.finished_at - run.cancel_requested_at).total_seconds() if run.finished_at
+    and run.cancel_requested_at else None,
 }))
 """
 
@@ -139,5 +141,6 @@ def test_cancel_on_real_workers(site: SiteProcesses, backend: str) -> None:
     assert [event for event, _ in ended["events"]].count("WorkflowCompleted") == 0
     assert ended["state"] == OLD_STATE  # nothing half-written was cached, nothing older was lost
     assert ended["session_status"] == "cancelled"
-    # Seconds, not the half minute the run would have taken (each check here is a manage.py shell).
-    assert took < 15, took
+    # Within a second or two of the cancel, not the half minute the run would have taken.
+    assert 0 <= ended["stopped_after"] < 5, ended["stopped_after"]
+    assert took < 30, took  # wall time, with a manage.py shell for each look
