@@ -151,6 +151,15 @@ class WorkflowRun(models.Model):
         related_name="workflow_runs",
     )
     task_id = models.CharField(max_length=64, blank=True, default="")
+    # A cancel asked for while the run ran; its worker notices between two events and ends it.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cancelled_workflow_runs",
+    )
 
     objects = WorkflowRunQuerySet.as_manager()
 

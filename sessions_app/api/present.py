@@ -82,6 +82,8 @@ def run_out(run: WorkflowRun) -> dict[str, Any]:
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "started_by": run.started_by.get_username() if run.started_by_id and run.started_by else None,
+        "cancel_requested_at": run.cancel_requested_at,
+        "cancelled_by": run.cancelled_by.get_username() if run.cancelled_by_id and run.cancelled_by else None,
         "url": api_url("run_get", run.run_id),
         "events_url": api_url("run_events", run.run_id),
         "session_url": api_url("session_get", run.session.session_id),

@@ -152,9 +152,17 @@ class RunOut(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     started_by: str | None
+    cancel_requested_at: datetime | None = Field(description="When someone asked to cancel the run.")
+    cancelled_by: str | None = Field(description="Who asked to cancel the run.")
     url: str
     events_url: str
     session_url: str
+
+
+class RunAgain(Schema):
+    regenerate: bool = Field(
+        False, description="Turn the workflow's cache off, so the result is made anew and replaces the entry."
+    )
 
 
 class RunStartOut(RunOut):

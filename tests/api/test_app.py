@@ -39,6 +39,8 @@ EXPECTED_OPERATIONS = {
     ("post", "/api/v1/sessions/{session_id}/history/{version}/restore"),
     ("get", "/api/v1/sessions/{session_id}/export"),
     ("post", "/api/v1/imports"),
+    ("post", "/api/v1/runs/{run_id}/cancel"),
+    ("post", "/api/v1/runs/{run_id}/again"),
 }
 
 
