@@ -1,0 +1,76 @@
+"""The ops that take back one recorded change on top of whatever came after it (`state_change_undo`).
+
+A change is what turned the state at version N-1 (*before*) into the state at N (*after*), both
+rebuilt from history by `state.versions`. Its inverse is `edit_diff(after, before)`: every "set"
+and "delete" there carries the value the change left (its `base`), so the engine's `apply`
+replays it onto the latest state and refuses, naming each path, where a later change left a
+different value there. Undoing a cached post deletes just that item; undoing a delete from a list
+puts the item back. Two cases are moved to where the values are now, since a later run that only
+appended to the same list did not touch them: a list item to delete that a later delete shifted
+(found again when the latest list holds it exactly once), and a list to put back that later
+changes only appended to (their items are kept after it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessions_app.selectors.diffs import edit_diff
+from sessions_app.workflow.state import MISSING, Op, apply, copy_json, get_at, json_equal
+
+
+def _list_grown(op: Op, latest: dict[str, Any]) -> Op:
+    """Put a whole list back with the items later changes appended to it kept at its end."""
+    current = get_at(latest, op.path)
+    base = op.base
+    if not (isinstance(base, list) and isinstance(op.value, list) and isinstance(current, list)):
+        return op
+    if len(current) > len(base) and json_equal(current[: len(base)], base):
+        return Op("set", op.path, [*op.value, *current[len(base) :]], current)
+    return op
+
+
+def _item_moved(op: Op, latest: dict[str, Any]) -> Op:
+    """Find a list item to delete where it is now, when it moved and is there exactly once."""
+    if json_equal(get_at(latest, op.path), op.base):
+        return op
+    parent = get_at(latest, op.path[:-1])
+    if not isinstance(parent, list):
+        return op
+    found = [index for index, item in enumerate(parent) if json_equal(item, op.base)]
+    return Op("delete", (*op.path[:-1], found[0]), None, op.base) if len(found) == 1 else op
+
+
+def _rebased(ops: list[Op], latest: dict[str, Any]) -> list[Op]:
+    out: list[Op] = []
+    for op in ops:
+        if op.kind == "set" and isinstance(op.base, list):
+            out.append(_list_grown(op, latest))
+        elif op.kind == "delete" and op.path and isinstance(op.path[-1], int) and op.base is not MISSING:
+            out.append(_item_moved(op, latest))
+        else:
+            out.append(op)
+    # Items deleted from one list go highest index first, so that each keeps its place.
+    return sorted(out, key=lambda op: _list_order(op, out))
+
+
+def _list_order(op: Op, ops: list[Op]) -> tuple[int, int]:
+    first = ops.index(op)
+    if op.kind != "delete" or not op.path or not isinstance(op.path[-1], int):
+        return (first, 0)
+    group = min(
+        i
+        for i, other in enumerate(ops)
+        if other.kind == "delete" and other.path[:-1] == op.path[:-1] and isinstance(other.path[-1], int)
+    )
+    return (group, -op.path[-1])
+
+
+def undo_ops(*, before: dict[str, Any], after: dict[str, Any], latest: dict[str, Any]) -> list[Op]:
+    """Return the ops that take back the change from `before` to `after` on `latest` ([] when nothing is left to undo).
+
+    Raises StateConflictError naming each path a later change set to something else.
+    """
+    inverse = _rebased(edit_diff(after, before), latest)
+    result = apply(copy_json(latest), inverse)
+    return edit_diff(latest, result)
