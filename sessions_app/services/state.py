@@ -21,18 +21,13 @@ from sessions_app.limits import StateTooLargeError
 from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.roles import CAN_EDIT_STATE
 from sessions_app.selectors.diffs import edit_diff
+from sessions_app.selectors.undo import UndoConflictError, undo_plan
 from sessions_app.services.permissions import Actor, actor_require
-from sessions_app.services.state_undo import undo_ops
 from sessions_app.state.changes import ops_summary, path_text, place_text
 from sessions_app.state.history import history_baseline_ensure, history_prune, history_record
 from sessions_app.state.layout import session_caches
 from sessions_app.state.store import STATE_FIELDS, check_storable, state_load, state_write_ops
-from sessions_app.state.versions import (
-    VersionUnavailableError,
-    history_floor,
-    state_at_version,
-    states_at_versions,
-)
+from sessions_app.state.versions import state_at_version
 from sessions_app.workflow.errors import StateConflictError, StateNotSerializableError
 from sessions_app.workflow.state import MISSING, Op, Path, apply, copy_json, get_at
 
@@ -250,18 +245,6 @@ def session_state_restore(
     )
 
 
-class UndoConflictError(StateConflictError):
-    """A later change touched what the change to undo changed; nothing was written."""
-
-    def __init__(self, paths: list[Path], *, version: int, names: list[str]) -> None:
-        super().__init__(paths)
-        shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
-        self.args = (
-            f"Version {version} cannot be undone on its own: a later change also changed {shown}. "
-            f"Nothing was changed. Restoring version {version - 1} undoes it together with the later changes.",
-        )
-
-
 @transaction.atomic
 def state_change_undo(*, session: WorkflowSession, version: int, actor: Actor) -> StateChange | None:
     """Take back the change that made `version`, keeping every later change; None when nothing is left to undo.
@@ -272,23 +255,9 @@ def state_change_undo(*, session: WorkflowSession, version: int, actor: Actor) -
     """
     actor_require(actor, CAN_EDIT_STATE)
     locked = _lock(session)
-    if version < 1 or not StateChange.objects.filter(session=locked, version=version).exists():
-        raise VersionUnavailableError(version, history_floor(session=locked), locked.version)
-    floor = history_floor(session=locked)
-    if floor is None or version - 1 < floor:
-        raise ValidationError(
-            f"Version {version} cannot be undone: the history kept begins with it, so the state before "
-            "it is not known."
-        )
     latest = state_load(locked)
-    states = states_at_versions(session=locked, versions=[version - 1, version])
+    ops = undo_plan(session=locked, version=version, latest=latest)
     caches = session_caches(locked)
-    try:
-        ops = undo_ops(before=states[version - 1], after=states[version], latest=latest)
-    except StateConflictError as error:
-        after = states[version]
-        names = [place_text(path, caches, get_at(after, path)) for path in error.paths]
-        raise UndoConflictError(error.paths, version=version, names=names) from None
     return state_change_write(
         session=session,
         locked=locked,

@@ -1,4 +1,6 @@
-"""The ops that take back one recorded change on top of whatever came after it (`state_change_undo`).
+"""What undoing one recorded change would do: the ops that take it back on top of what came after.
+
+`services.state.state_change_undo` writes them; the undo page shows them before it asks.
 
 A change is what turned the state at version N-1 (*before*) into the state at N (*after*), both
 rebuilt from history by `state.versions`. Its inverse is `edit_diff(after, before)`: every "set"
@@ -15,8 +17,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
+from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.selectors.diffs import edit_diff
-from sessions_app.workflow.state import MISSING, Op, apply, copy_json, get_at, json_equal
+from sessions_app.state.changes import place_text
+from sessions_app.state.layout import session_caches
+from sessions_app.state.versions import VersionUnavailableError, history_floor, states_at_versions
+from sessions_app.workflow.errors import StateConflictError
+from sessions_app.workflow.state import MISSING, Op, Path, apply, copy_json, get_at, json_equal
+
+
+class UndoConflictError(StateConflictError):
+    """A later change touched what the change to undo changed; nothing was written."""
+
+    def __init__(self, paths: list[Path], *, version: int, names: list[str]) -> None:
+        super().__init__(paths)
+        self.version, self.names = version, names
+        shown = ", ".join(names[:5]) + (" …" if len(names) > 5 else "")
+        self.args = (
+            f"Version {version} cannot be undone on its own: a later change also changed {shown}. "
+            f"Nothing was changed. Restoring version {version - 1} undoes it together with the later changes.",
+        )
 
 
 def _list_grown(op: Op, latest: dict[str, Any]) -> Op:
@@ -74,3 +96,27 @@ def undo_ops(*, before: dict[str, Any], after: dict[str, Any], latest: dict[str,
     inverse = _rebased(edit_diff(after, before), latest)
     result = apply(copy_json(latest), inverse)
     return edit_diff(latest, result)
+
+
+def undo_plan(*, session: WorkflowSession, version: int, latest: dict[str, Any]) -> list[Op]:
+    """Return the ops that undo the change that made `version`, on `latest` (the session's state now).
+
+    Raises VersionUnavailableError when no kept change made `version`, ValidationError when the
+    state before it is no longer in the history, UndoConflictError (naming the values) when a
+    later change set them to something else. `session` must be freshly read (or locked).
+    """
+    floor = history_floor(session=session)
+    if version < 1 or not StateChange.objects.filter(session=session, version=version).exists():
+        raise VersionUnavailableError(version, floor, session.version)
+    if floor is None or version - 1 < floor:
+        raise ValidationError(
+            f"Version {version} cannot be undone: the history kept begins with it, so the state before "
+            "it is not known."
+        )
+    states = states_at_versions(session=session, versions=[version - 1, version])
+    try:
+        return undo_ops(before=states[version - 1], after=states[version], latest=latest)
+    except StateConflictError as error:
+        caches = session_caches(session)
+        names = [place_text(path, caches, get_at(states[version], path)) for path in error.paths]
+        raise UndoConflictError(error.paths, version=version, names=names) from None
