@@ -60,7 +60,8 @@ def test_the_history_offers_undo_restore_and_fork_on_each_version(
     assert f'href="{url("undo", 2)}">Undo this change…' in html
     assert f'href="{url("fork", 2)}">Fork from here…' in html
     assert "Restore version 2 (drops later changes)…" in html
-    assert html.count("Undo this change…") == 3 and html.count("Fork from here…") == 3
+    assert html.count("Undo this change…") == 3
+    assert html.count("Fork from here…") == 3
 
 
 def test_a_viewer_sees_no_actions_and_may_not_use_them(
@@ -70,7 +71,8 @@ def test_a_viewer_sees_no_actions_and_may_not_use_them(
 
     html = page(viewer.get(url("history")))
 
-    assert "Undo this change" not in html and "Fork from here" not in html
+    assert "Undo this change" not in html
+    assert "Fork from here" not in html
     assert viewer.post(url("undo", 2)).status_code == 403
     assert viewer.post(url("fork", 2), {"session_id": "copy"}).status_code == 403
     assert "editor role" in page(viewer.get(url("fork", 2)))
@@ -100,9 +102,11 @@ def test_undo_shows_what_it_will_change_then_keeps_later_changes(
     assert stored_state("s")["tone"] == "dry"
     assert [p["topic"] for p in stored_state("s")["blog_posts"]] == ["A", "B", "C"]
     change = StateChange.objects.get(session=session, version=4)
-    assert change.source == "undo" and change.summary.startswith("Undid version 2")
+    assert change.source == "undo"
+    assert change.summary.startswith("Undid version 2")
     message = page(editor.get(response["Location"]))
-    assert "Undid version 2" in message and f'href="{url("undo", 4)}">Undo</a>' in message
+    assert "Undid version 2" in message
+    assert f'href="{url("undo", 4)}">Undo</a>' in message
 
 
 def test_an_undo_conflict_names_the_value_writes_nothing_and_offers_the_restore(
@@ -193,7 +197,8 @@ def test_the_admin_forks_from_its_history_and_shows_where_a_fork_came_from(
     response = staff.post(admin_url(session, "state_fork", 2), {"session_id": "admin copy", "name": "Copy"})
 
     fork = WorkflowSession.objects.get(session_id="admin copy")
-    assert response.status_code == 302 and response["Location"] == admin_url(fork, "change")
+    assert response.status_code == 302
+    assert response["Location"] == admin_url(fork, "change")
     assert (fork.name, fork.forked_from, fork.forked_from_version) == ("Copy", session, 2)
     assert stored_state("admin copy")["tone"] == "warm"
     fork_admin = page(staff.get(admin_url(fork, "change")))
