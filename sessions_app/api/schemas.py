@@ -183,6 +183,11 @@ class ImportOut(Schema):
     history_imported: int
 
 
+class SessionFileOrigin(Schema):
+    session_id: str
+    version: int | None = None
+
+
 class SessionFileSession(Schema):
     session_id: str
     workflow: str
@@ -191,6 +196,7 @@ class SessionFileSession(Schema):
     version: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    forked_from: SessionFileOrigin | None = None
 
 
 class SessionFileOut(Schema):
