@@ -215,3 +215,16 @@ def test_undoing_needs_the_editor_role(
         state_change_undo(session=fresh(), version=2, actor=user)
 
     assert stored_state("s")["tone"] == "warm"
+
+
+def test_undoing_a_change_that_cached_two_entries_after_an_earlier_one_went(
+    session: WorkflowSession, editor: AbstractUser
+) -> None:
+    run_commit("s", lambda state: state["blog_posts"].extend(posts("C", "D")))  # v2
+    cache = session_caches(session)["blog_posts"]
+    cache_entry_delete(session=fresh(), cache=cache, key="a", base_version=2, actor=editor)  # v3
+
+    state_change_undo(session=fresh(), version=2, actor=editor)
+
+    assert topics() == ["B"]
+    assert_rows_consistent(fresh())

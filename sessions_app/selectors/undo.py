@@ -72,20 +72,19 @@ def _rebased(ops: list[Op], latest: dict[str, Any]) -> list[Op]:
             out.append(_item_moved(op, latest))
         else:
             out.append(op)
-    # Items deleted from one list go highest index first, so that each keeps its place.
-    return sorted(out, key=lambda op: _list_order(op, out))
+    return _highest_first(out)
 
 
-def _list_order(op: Op, ops: list[Op]) -> tuple[int, int]:
-    first = ops.index(op)
-    if op.kind != "delete" or not op.path or not isinstance(op.path[-1], int):
-        return (first, 0)
-    group = min(
-        i
-        for i, other in enumerate(ops)
-        if other.kind == "delete" and other.path[:-1] == op.path[:-1] and isinstance(other.path[-1], int)
-    )
-    return (group, -op.path[-1])
+def _highest_first(ops: list[Op]) -> list[Op]:
+    """Order the items deleted from one list highest index first, where the first of them was, so each keeps its place."""
+    groups: dict[Path, int] = {}
+    keys = []
+    for position, op in enumerate(ops):
+        if op.kind == "delete" and op.path and isinstance(op.path[-1], int):
+            keys.append((groups.setdefault(op.path[:-1], position), -op.path[-1]))
+        else:
+            keys.append((position, 0))
+    return [op for _, op in sorted(zip(keys, ops, strict=True), key=lambda pair: pair[0])]
 
 
 def undo_ops(*, before: dict[str, Any], after: dict[str, Any], latest: dict[str, Any]) -> list[Op]:
