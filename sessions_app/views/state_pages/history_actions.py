@@ -92,6 +92,26 @@ def _check_forkable(session: WorkflowSession, version: int) -> None:
         raise Http404(str(VersionUnavailableError(version, floor, session.version)))
 
 
+def _fork(
+    request: HttpRequest, form: ForkForm, session: WorkflowSession, version: int
+) -> WorkflowSession | None:
+    """Fork as the valid form says; None after putting the service's refusal on the form."""
+    try:
+        return session_fork(
+            session=session,
+            version=version,
+            actor=request.user,
+            session_id=form.cleaned_data["session_id"] or None,
+            name=form.cleaned_data["name"] or None,
+        )
+    except VersionUnavailableError as err:
+        raise Http404(str(err)) from None
+    except ValidationError as err:
+        for field, errors in err.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return None
+
+
 def fork_page(
     request: HttpRequest,
     *,
@@ -103,31 +123,13 @@ def fork_page(
 ) -> HttpResponse:
     """Ask for the new session's id and name (GET), or fork the session from `version` (POST)."""
     form = ForkForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                fork = session_fork(
-                    session=session,
-                    version=version,
-                    actor=request.user,
-                    session_id=form.cleaned_data["session_id"] or None,
-                    name=form.cleaned_data["name"] or None,
-                )
-            except VersionUnavailableError as err:
-                raise Http404(str(err)) from None
-            except ValidationError as err:
-                for field, errors in err.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                messages.success(
-                    request,
-                    f"Forked version {version} of {session.session_id!r} as {fork.session_id!r}.",
-                )
-                return HttpResponseRedirect(after(fork))
-    else:
+    if request.method != "POST":
         _check_forkable(session, version)
+    elif form.is_valid() and (fork := _fork(request, form, session, version)) is not None:
+        messages.success(
+            request, f"Forked version {version} of {session.session_id!r} as {fork.session_id!r}."
+        )
+        return HttpResponseRedirect(after(fork))
     form.fields["name"].widget.attrs["placeholder"] = fork_default_name(session, version)
     context = {
         **context,
@@ -137,4 +139,4 @@ def fork_page(
         "version": version,
         "form": form,
     }
-    return render(request, "state/fork.html", context, status=status)
+    return render(request, "state/fork.html", context, status=400 if request.method == "POST" else 200)
