@@ -48,3 +48,8 @@ def session_list(*, filters: SessionFilters) -> QuerySet[WorkflowSession]:
 def session_get(*, session_id: str) -> WorkflowSession:
     """Return the session with this id, or raise Http404."""
     return get_object_or_404(WorkflowSession, session_id=session_id)
+
+
+def session_forks(*, session: WorkflowSession) -> QuerySet[WorkflowSession]:
+    """Return the sessions forked from `session`, oldest first, without their state."""
+    return WorkflowSession.objects.for_list().filter(forked_from=session).order_by("created_at", "id")

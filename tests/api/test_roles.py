@@ -84,6 +84,8 @@ CALLS = {
     "get a change": Call("get", s("history_get", 2), "viewer", 200),
     "diff versions": Call("get", lambda run: s("history_diff")(run) + "?before=1", "viewer", 200),
     "restore a version": Call("post", s("history_restore", 1), "editor", 200, headers={"If-Match": '"2"'}),
+    "undo a change": Call("post", s("history_undo", 2), "editor", 200),
+    "fork from a version": Call("post", s("history_fork", 1), "editor", 201, {"session_id": "forked"}),
     "export": Call("get", s("session_export"), "viewer", 200),
     "import": Call("post", lambda run: "/api/v1/imports", "editor", 201, exported),
 }
