@@ -66,6 +66,7 @@ CALLS = {
     "delete an entry": Call("delete", s("cache_entry_get", "blog_posts", "cached"), "editor", 200),
     "start a run": Call("post", s("run_start"), "runner", 201, {"inputs": {"topic": "cached"}}),
     "get a run": Call("get", lambda run: reverse("api:run_get", args=[run.run_id]), "viewer", 200),
+    "list runs": Call("get", lambda run: reverse("api:run_list") + "?status=succeeded", "viewer", 200),
     "list changes": Call("get", s("history_list"), "viewer", 200),
     "get a change": Call("get", s("history_get", 2), "viewer", 200),
     "diff versions": Call("get", lambda run: s("history_diff")(run) + "?before=1", "viewer", 200),
