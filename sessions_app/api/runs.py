@@ -28,7 +28,8 @@ from sessions_app.services.runs import run_reap_if_stale, run_start
 
 router = Router(tags=["runs"])
 ERRORS = {code: ErrorOut for code in (400, 401, 403, 404, 413, 422, 429)}
-Status_ = Literal["", *WorkflowRun.Status.values]  # type: ignore[valid-type]
+# The statuses a run can have, from the model ("" for any).
+RunStatus = Literal["", *WorkflowRun.Status.values]  # type: ignore[valid-type]
 CACHE = {"": None, "hit": True, "miss": False}
 
 
@@ -42,7 +43,7 @@ def _aware(moment: datetime | None) -> datetime | None:
 @router.get("/runs", response={200: RunPage, **ERRORS}, url_name="run_list")
 def runs_list(
     request: HttpRequest,
-    status: Status_ = Query("", description="Only runs in this status."),
+    status: RunStatus = Query("", description="Only runs in this status."),
     workflow: str = Query("", description="Only this workflow's runs."),
     started_by: str = Query("", description="Only runs this username started."),
     cache: Literal["", "hit", "miss"] = Query("", description="Only cache hits, or only misses."),

@@ -7,7 +7,7 @@ status changes. The fragment of a finished run carries no trigger, so the row st
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from uuid import UUID
 
 from django.http import Http404, HttpResponse
@@ -35,7 +35,8 @@ def poll_delay(poll: int) -> float:
     return min(POLL_LONGEST, POLL_FIRST * POLL_GROWTH ** min(poll, POLLS_COUNTED))
 
 
-def _day_start(day: datetime | None) -> datetime | None:
+def _day_start(day: date | None) -> datetime | None:
+    """Return the moment `day` begins in the site's time zone."""
     if day is None:
         return None
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_current_timezone())
