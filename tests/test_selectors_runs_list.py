@@ -165,6 +165,7 @@ FILTERS = {
     "started_by": RunFilters(started_by="ana"),
     "cache hit": RunFilters(cache_hit=True),
     "dates": RunFilters(since=BASE, until=BASE + timedelta(days=1)),
+    "search": RunFilters(search="agents"),
     "status and search": RunFilters(status="succeeded", search="agents"),
 }
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, TextField, Value
+from django.db.models.functions import Cast, StrIndex, Upper
+from django.db.models.lookups import GreaterThan
 
 from sessions_app.models import RunEvent, WorkflowRun, WorkflowSession
 from sessions_app.selectors.keyset import KeysetPage, keyset_page
@@ -53,11 +55,14 @@ def _search(text: str) -> Q:
 
     A run's inputs are a small JSON object, so matching its text (case-insensitively) finds the
     words of any input without naming one; it also matches an input's name, which is harmless.
+    `STRPOS`/`INSTR` rather than `LIKE`: PostgreSQL guesses that a `LIKE '%...%'` matches almost
+    nothing and so scans and sorts every match, which for a common word is most of the table;
+    a position it cannot guess at, so it reads the list's index newest first and stops at the page.
     """
-    quoted = {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}
+    stored = Upper(Cast("inputs", TextField()))
     query = Q()
-    for form in quoted:
-        query |= Q(inputs__icontains=form)
+    for form in {json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]}:
+        query |= Q(GreaterThan(StrIndex(stored, Upper(Value(form))), 0))
     return query
 
 
