@@ -157,3 +157,61 @@ def fill_django(start: int, stop: int) -> None:
             )
             for row, (value, size, moment) in zip(rows, entries, strict=True)
         )
+
+
+RUN_SESSIONS = 1000
+RUN_STARTERS = ("bench-ana", "bench-ben", "bench-cho")
+
+
+def run_fields(index: int, rng: random.Random, now: int) -> dict[str, Any]:
+    """Return one run's columns: mostly finished, half of them cache hits, spread over a year."""
+    roll = rng.random()
+    status = "succeeded" if roll < 0.9 else "failed" if roll < 0.96 else "cancelled"
+    created = now - rng.randrange(365 * 86400)
+    return {
+        "status": status,
+        "cache_hit": status == "succeeded" and rng.random() < 0.5,
+        "inputs": {"topic": topic(index)},
+        "created": created,
+        "seconds": 0.0 if roll < 0.45 else rng.uniform(2, 40),
+    }
+
+
+def fill_runs(start: int, stop: int, *, seed: int = 11) -> None:
+    """Add runs `start` to `stop` (named w11-<i> by their session) across 1,000 sessions and three starters."""
+    from datetime import UTC, datetime, timedelta
+
+    from django.contrib.auth import get_user_model
+
+    from sessions_app.models import WorkflowRun, WorkflowSession
+
+    users = [get_user_model().objects.get_or_create(username=name)[0] for name in RUN_STARTERS]
+    sessions = []
+    for index in range(RUN_SESSIONS):
+        sessions.append(
+            WorkflowSession.objects.get_or_create(session_id=f"w11-{index}", defaults={"workflow": WORKFLOW})[
+                0
+            ]
+        )
+    rng = random.Random(seed * 1_000_003 + start)
+    now = int(time.time())
+    for low in range(start, stop, BATCH):
+        rows = []
+        for index in range(low, min(stop, low + BATCH)):
+            fields = run_fields(index, rng, now)
+            created = datetime.fromtimestamp(fields["created"], tz=UTC)
+            rows.append(
+                WorkflowRun(
+                    session=sessions[index % RUN_SESSIONS],
+                    workflow=WORKFLOW,
+                    inputs=fields["inputs"],
+                    status=fields["status"],
+                    cache_hit=fields["cache_hit"],
+                    created_at=created,
+                    started_at=created,
+                    finished_at=created + timedelta(seconds=fields["seconds"]),
+                    started_by=users[index % len(users)] if index % 7 else None,
+                    output="# Post\n\nText.",
+                )
+            )
+        WorkflowRun.objects.bulk_create(rows)

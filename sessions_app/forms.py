@@ -10,7 +10,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from sessions_app.models import WorkflowSession
+from sessions_app.models import WorkflowRun, WorkflowSession
 from sessions_app.registry import RunParameter, run_parameters, workflow_classes
 from sessions_app.workflow import Workflow
 
@@ -159,3 +159,29 @@ def _choice_field(param: RunParameter, common: dict[str, Any]) -> forms.Field:
     return forms.TypedChoiceField(
         **common, choices=labels, coerce=lambda text: by_text[text], empty_value=None
     )
+
+
+class RunFilterForm(forms.Form):
+    """The runs list's filters, from its query string; a value that does not parse is ignored (and said)."""
+
+    q = forms.CharField(required=False, max_length=200, label="Search inputs")
+    status = forms.ChoiceField(required=False, label="Status")
+    workflow = forms.ChoiceField(required=False, label="Workflow")
+    by = forms.CharField(required=False, max_length=150, label="Started by")
+    cache = forms.ChoiceField(
+        required=False, label="Cache", choices=[("", "Hits and misses"), ("hit", "Hits"), ("miss", "Misses")]
+    )
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", "Any status"), *WorkflowRun.Status.choices]
+        self.fields["workflow"].choices = [("", "All workflows")] + [(n, n) for n in workflow_classes()]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and until < since:
+            self.add_error("until", "The end of the range is before its start.")
+        return data

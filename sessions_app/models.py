@@ -175,8 +175,14 @@ class WorkflowRun(models.Model):
         indexes = [
             models.Index(fields=["session", "-created_at"], name="run_session_recent_idx"),
             models.Index(fields=["session", "flight_key", "status"], name="run_flight_idx"),
-            # Run starts are rate-limited per user over a recent window.
-            models.Index(fields=["started_by", "-created_at"], name="run_user_recent_idx"),
+            # Run starts are rate-limited per user over a recent window; the runs list filters by starter.
+            models.Index(fields=["started_by", "-created_at", "-id"], name="run_user_list_idx"),
+            # The runs list (`selectors.runs.runs_list`): newest first, alone or within one filter,
+            # so each page is an index range read, never a sort of every run.
+            models.Index(fields=["-created_at", "-id"], name="run_recent_idx"),
+            models.Index(fields=["status", "-created_at", "-id"], name="run_status_recent_idx"),
+            models.Index(fields=["workflow", "-created_at", "-id"], name="run_workflow_recent_idx"),
+            models.Index(fields=["cache_hit", "-created_at", "-id"], name="run_cache_recent_idx"),
         ]
 
     def __str__(self) -> str:

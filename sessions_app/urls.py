@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 from django.urls import include, path, register_converter
 
-from sessions_app.views import caches, events, runs, sessions, tokens
+from sessions_app.views import caches, events, run_list, runs, sessions, tokens
 
 
 class SessionIdConverter:
@@ -60,6 +60,8 @@ urlpatterns = [
     ),
     # History, diffs, clearing, restore, export and import of one session's state.
     path("sessions/<session_id:session_id>/", include("sessions_app.views.state_pages.urls")),
+    path("runs/", run_list.run_list, name="run_list"),
+    path("runs/<uuid:run_id>/row/", run_list.run_row, name="run_row"),
     path("runs/<uuid:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<uuid:run_id>/events/", events.run_events, name="run_events"),
     path("runs/<uuid:run_id>/cancel/", runs.run_cancel_view, name="run_cancel"),

@@ -79,8 +79,8 @@ def rows_out(rows: list[DiffRow]) -> list[dict[str, str]]:
     return [{"path": r.path, "kind": r.kind, "before": r.before, "after": r.after} for r in rows]
 
 
-def run_out(run: WorkflowRun) -> dict[str, Any]:
-    """Describe a run; its session must be loaded with it."""
+def run_item_out(run: WorkflowRun) -> dict[str, Any]:
+    """Describe a run without its output, as the runs list does; its session must be loaded with it."""
     return {
         "run_id": run.run_id,
         "session_id": run.session.session_id,
@@ -88,7 +88,6 @@ def run_out(run: WorkflowRun) -> dict[str, Any]:
         "status": run.status,
         "inputs": run.inputs,
         "cache_hit": run.cache_hit,
-        "output": run.output if run.status == WorkflowRun.Status.SUCCEEDED else "",
         "error": run.error,
         "created_at": run.created_at,
         "started_at": run.started_at,
@@ -100,6 +99,12 @@ def run_out(run: WorkflowRun) -> dict[str, Any]:
         "events_url": api_url("run_events", run.run_id),
         "session_url": api_url("session_get", run.session.session_id),
     }
+
+
+def run_out(run: WorkflowRun) -> dict[str, Any]:
+    """Describe a run with its output once it has succeeded; its session must be loaded with it."""
+    output = run.output if run.status == WorkflowRun.Status.SUCCEEDED else ""
+    return {**run_item_out(run), "output": output}
 
 
 def _age(stored_at: datetime | None) -> float | None:

@@ -177,6 +177,31 @@ class RunAgain(Schema):
     )
 
 
+class RunListItemOut(Schema):
+    """A run as the runs list shows it: no output (follow `url` for that)."""
+
+    run_id: UUID
+    session_id: str
+    workflow: str
+    status: str = Field(description="queued, running, succeeded, failed or cancelled.")
+    inputs: dict[str, Any]
+    cache_hit: bool
+    error: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    started_by: str | None
+    url: str
+    events_url: str
+    session_url: str
+
+
+class RunPage(Schema):
+    items: list[RunListItemOut]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
+    counts: dict[str, int] = Field(description="How many runs are queued and running now, across sessions.")
+
+
 class RunStartOut(RunOut):
     joined: bool = Field(description="True when this start joined a run already making the same result.")
 

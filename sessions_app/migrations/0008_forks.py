@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sessions_app', '0006_api_tokens'),
+        ('sessions_app', '0007_run_cancel'),
     ]
 
     operations = [

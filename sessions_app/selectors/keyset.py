@@ -65,7 +65,12 @@ def keyset_page(queryset: QuerySet[T], *, sort: str, cursor: str | None, limit: 
     if cursor:
         value, pk = _decode(cursor, sort, is_time)
         after = "lt" if descending else "gt"
-        rows = rows.filter(Q(**{f"{field}__{after}": value}) | Q(**{field: value, f"id__{after}": pk}))
+        # The outer bound makes it a range of the sort's index; the OR alone is a scan from the top.
+        bound = "lte" if descending else "gte"
+        rows = rows.filter(
+            Q(**{f"{field}__{bound}": value}),
+            Q(**{f"{field}__{after}": value}) | Q(**{field: value, f"id__{after}": pk}),
+        )
     items = list(rows[: limit + 1])
     if len(items) <= limit:
         return KeysetPage(items, None)

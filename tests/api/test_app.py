@@ -31,6 +31,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/sessions/{session_id}/caches/{cache}/entries/{key}"),
     ("delete", "/api/v1/sessions/{session_id}/caches/{cache}/entries/{key}"),
     ("post", "/api/v1/sessions/{session_id}/runs"),
+    ("get", "/api/v1/runs"),
     ("get", "/api/v1/runs/{run_id}"),
     ("get", "/api/v1/runs/{run_id}/events"),
     ("get", "/api/v1/sessions/{session_id}/history"),

@@ -80,6 +80,7 @@ CALLS = {
     "get a run": Call("get", lambda run: reverse("api:run_get", args=[run.run_id]), "viewer", 200),
     "cancel a run": Call("post", another_run("queued"), "editor", 200),
     "run a run again": Call("post", another_run("succeeded"), "runner", 201),
+    "list runs": Call("get", lambda run: reverse("api:run_list") + "?status=succeeded", "viewer", 200),
     "list changes": Call("get", s("history_list"), "viewer", 200),
     "get a change": Call("get", s("history_get", 2), "viewer", 200),
     "diff versions": Call("get", lambda run: s("history_diff")(run) + "?before=1", "viewer", 200),

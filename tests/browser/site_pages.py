@@ -121,6 +121,8 @@ def dashboard_pages(seeded: Seeded) -> list[tuple[str, str]]:
         ("cached entry", session + f"entries/{seeded.entry}/"),
         ("finished run", f"/runs/{seeded.run}/"),
         ("cache-hit run", f"/runs/{seeded.cache_hit}/"),
+        ("runs list", "/runs/"),
+        ("runs list, filtered", "/runs/?status=succeeded&cache=hit&q=accessible"),
         ("state overview", session + "state/"),
         ("state history", session + "state/history/"),
         ("state diff", session + f"state/diff/?before={last - 1}&after={last}"),

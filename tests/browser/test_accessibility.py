@@ -203,7 +203,15 @@ def test_small_screens_keep_every_column_in_sight_and_words_whole(
     open_page: Callable[..., Page], seeded: Seeded
 ) -> None:
     pages = dict(dashboard_pages(seeded))
-    wanted = ["session list", "session detail", "finished run", "state history", "state diff", "cached entry"]
+    wanted = [
+        "session list",
+        "session detail",
+        "finished run",
+        "runs list",
+        "state history",
+        "state diff",
+        "cached entry",
+    ]
     problems: list[str] = []
     for viewport in (PHONE, DESKTOP):
         page = open_page(seeded.admin, viewport=viewport)
