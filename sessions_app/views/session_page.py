@@ -77,7 +77,9 @@ def run_form_for(session: WorkflowSession, data: Any = None) -> RunForm | None:
     except UnknownWorkflowError:
         return None
     check_url = reverse("session_cache_check", args=[session.session_id])
-    return RunForm(data, workflow_class=workflow_class, cache_check_url=check_url)
+    # When the session changes (templates/sessions/session_page/live.html), say again whether the typed key is cached.
+    recheck_on = f"changed-{session.pk} from:#session-live"
+    return RunForm(data, workflow_class=workflow_class, cache_check_url=check_url, recheck_on=recheck_on)
 
 
 def key_status(session: WorkflowSession, data: Any) -> KeyStatus | None:

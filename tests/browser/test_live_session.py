@@ -62,9 +62,10 @@ def test_the_session_page_and_list_follow_a_run_started_elsewhere_keeping_what_w
     expect(page.locator("#session-runs")).to_contain_text("No runs yet.")
     before = version(page)
 
-    # Someone types into the run form and leaves the cursor in it, without starting a run.
-    typed = "A draft topic, not sent yet"
-    page.get_by_label("Topic").fill(typed)
+    # Someone types a topic into the run form and leaves the cursor in it, without starting a run.
+    topic = f"Live sections {secrets.token_hex(3)}"
+    page.get_by_label("Topic").fill(topic)
+    expect(page.locator("#cache-status")).to_contain_text("Not cached yet")
     page.evaluate(MARK)
 
     # The session list, open in the other browser, shows the session with no run.
@@ -74,8 +75,7 @@ def test_the_session_page_and_list_follow_a_run_started_elsewhere_keeping_what_w
     expect(row).to_contain_text("none")
     lister.evaluate(MARK)
 
-    # The other browser starts a run on the session.
-    topic = f"Live sections {secrets.token_hex(3)}"
+    # The other browser starts a run of that topic on the session.
     other_page.goto(page.url)
     start_run(other_page, topic)
 
@@ -94,9 +94,10 @@ def test_the_session_page_and_list_follow_a_run_started_elsewhere_keeping_what_w
     expect(page.locator("#session-facts")).to_contain_text("Runs1")
     assert version(page) > before
 
-    # What was typed is still there, still focused, and neither page reloaded.
+    # What was typed is still there, still focused, and the form now says it is cached; neither page reloaded.
+    expect(page.locator("#cache-status")).to_contain_text("is cached", timeout=RUN_TIMEOUT)
     topic_field = page.get_by_label("Topic")
-    expect(topic_field).to_have_value(typed)
+    expect(topic_field).to_have_value(topic)
     expect(topic_field).to_be_focused()
     assert page.evaluate(NOT_RELOADED)
     assert lister.evaluate(NOT_RELOADED)

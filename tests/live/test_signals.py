@@ -207,7 +207,10 @@ def test_many_streams_share_one_reader_and_hold_no_connection(
         client = AsyncClient()
         await client.aforce_login(user)
         readers = [asyncio.create_task(one_stream(client)) for _ in range(10)]
-        await asyncio.sleep(0.3)
+        for _ in range(1000):  # until every stream has started watching
+            if signals.loop_signals().watched[session.pk] == 10:
+                break
+            await asyncio.sleep(0.02)
         watched = signals.loop_signals().watched[session.pk]
         reads_at_start = signals.loop_signals().reads
         await sync_to_async(WorkflowRun.objects.create)(session=session, workflow=session.workflow)
