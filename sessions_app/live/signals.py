@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import time
 import weakref
 from collections import Counter
@@ -34,6 +35,7 @@ from sessions_app.selectors.sessions import Signature, session_signatures
 ACTIVE_POLL_SECONDS = 0.5
 IDLE_POLL_SECONDS = 5.0
 FALLBACK_SECONDS = 15.0
+logger = logging.getLogger("wfsite.live")
 _READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wfsite-signals")
 
 
@@ -94,7 +96,12 @@ class SessionSignals:
         try:
             while self.watched:
                 pks = list(self.watched)
-                read = await loop.run_in_executor(_READER, session_signatures_read, pks)
+                try:
+                    read = await loop.run_in_executor(_READER, session_signatures_read, pks)
+                except Exception as error:  # the database went away: the streams wait, we try again
+                    logger.warning("Could not read the watched sessions: %s", error)
+                    await self.wakeup.wait(IDLE_POLL_SECONDS)
+                    continue
                 self.reads += 1
                 fresh = {pk: signature for pk, signature in read.items() if pk in self.watched}
                 if any(self.signatures.get(pk) != signature for pk, signature in fresh.items()):

@@ -299,3 +299,59 @@ def test_the_stream_refuses_what_is_not_a_session_and_token(django_user_model: t
         ]
 
     assert async_to_sync(main)() == [403, 403, 400, 400, 400, 400]
+
+
+def test_an_idle_page_costs_few_reads_however_many_watch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signals, "ACTIVE_POLL_SECONDS", 0.5)  # the defaults
+    monkeypatch.setattr(signals, "IDLE_POLL_SECONDS", 5.0)
+    monkeypatch.setattr(signals, "FALLBACK_SECONDS", 15.0)
+    session = make_session()
+    since = {session.pk: token(session)}
+    watching_for = 4.0
+
+    async def one_stream() -> list[str]:
+        stream = live_view.change_stream(since)
+        writes: list[str] = []
+        try:
+            async with asyncio.timeout(watching_for):
+                async for write in stream:
+                    writes.append(write)
+        except TimeoutError:
+            pass
+        await stream.aclose()
+        return writes
+
+    async def main() -> tuple[int, list[list[str]]]:
+        before = signals.loop_signals().reads
+        outputs = await asyncio.gather(*(one_stream() for _ in range(50)))
+        return signals.loop_signals().reads - before, outputs
+
+    reads, outputs = async_to_sync(main)()
+    # Fifty pages open for four seconds on an idle session: reads at 0, 0.5, 1, 2 and 4 s or so
+    # (two queries each), not fifty pages' worth, and nothing sent to any of them.
+    assert 1 <= reads <= 6
+    assert not any(changed(output) for output in outputs)
+
+
+def test_a_failed_read_is_tried_again_and_the_streams_carry_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    session = make_session()
+    old = token(session)
+    WorkflowRun.objects.create(session=session, workflow=session.workflow)
+    failures = [RuntimeError("the database went away")]
+    real = signals.session_signatures
+
+    def flaky(**kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(**kwargs)
+
+    monkeypatch.setattr(signals, "session_signatures", flaky)
+
+    async def main() -> list[str]:
+        stream = live_view.change_stream({session.pk: old})
+        writes = await asyncio.wait_for(read_messages(stream, changed), TIMEOUT)
+        await stream.aclose()
+        return writes
+
+    assert changed(async_to_sync(main)()) == [f"event: changed-{session.pk}"]
+    assert not failures
