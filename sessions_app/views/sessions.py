@@ -18,6 +18,7 @@ from sessions_app.selectors.sessions import (
     SessionFilters,
     session_get,
     session_list,
+    session_row_get,
 )
 from sessions_app.services.sessions import session_create
 from sessions_app.views import HtmxHttpRequest, wants_partial
@@ -123,7 +124,7 @@ def session_sections(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
 @require_GET
 def session_row(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     """Send the session's row of the session list again."""
-    session = session_get(session_id=session_id)
+    session = session_row_get(session_id=session_id)
     response = render(request, "sessions/_session_row.html", {"session": session})
     response["Cache-Control"] = "no-store"
     return response
