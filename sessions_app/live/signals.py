@@ -90,30 +90,36 @@ class SessionSignals:
         return self.generation if self.generation > seen else None
 
     async def poll(self) -> None:
-        """Read the watched sessions' signatures until nobody watches any."""
+        """Read the watched sessions' signatures until nobody watches any, then give the connection back."""
         loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self._read_while_watched(loop)
+            finally:
+                self._wake()
+            # (A watcher cancelled with its event loop gives nothing back: the process is ending.)
+            await loop.run_in_executor(_READER, release_connection, self)
+            if not self.watched:  # else a stream came while the connection was given back
+                return
+
+    async def _read_while_watched(self, loop: asyncio.AbstractEventLoop) -> None:
         quiet_since = time.monotonic()
-        try:
-            while self.watched:
-                pks = list(self.watched)
-                try:
-                    read = await loop.run_in_executor(_READER, session_signatures_read, pks)
-                except Exception as error:  # the database went away: the streams wait, we try again
-                    logger.warning("Could not read the watched sessions: %s", error)
-                    await self.wakeup.wait(IDLE_POLL_SECONDS)
-                    continue
-                self.reads += 1
-                fresh = {pk: signature for pk, signature in read.items() if pk in self.watched}
-                if any(self.signatures.get(pk) != signature for pk, signature in fresh.items()):
-                    quiet_since = time.monotonic()
-                    self.signatures.update(fresh)
-                    self._wake()
-                if self.watched:
-                    await self.wakeup.wait(self._pause(quiet_since))
-        finally:
-            self._wake()
-            if not self.watched:
-                loop.run_in_executor(_READER, release_connection, self)
+        while self.watched:
+            pks = list(self.watched)
+            try:
+                read = await loop.run_in_executor(_READER, session_signatures_read, pks)
+            except Exception as error:  # the database went away: the streams wait, we try again
+                logger.warning("Could not read the watched sessions: %s", error)
+                await self.wakeup.wait(IDLE_POLL_SECONDS)
+                continue
+            self.reads += 1
+            fresh = {pk: signature for pk, signature in read.items() if pk in self.watched}
+            if any(self.signatures.get(pk) != signature for pk, signature in fresh.items()):
+                quiet_since = time.monotonic()
+                self.signatures.update(fresh)
+                self._wake()
+            if self.watched:
+                await self.wakeup.wait(self._pause(quiet_since))
 
     def _pause(self, quiet_since: float) -> float:
         if self.wakeup.listening:

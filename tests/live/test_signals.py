@@ -126,6 +126,13 @@ def changed(writes: list[str]) -> list[str]:
     return [line for write in writes for line in write.split("\n") if line.startswith("event: changed-")]
 
 
+async def stopped() -> None:
+    """Wait until the loop's watcher has stopped and given its connection back, as it does once nobody watches."""
+    task = signals.loop_signals().task
+    if task is not None:
+        await asyncio.wait_for(task, TIMEOUT)
+
+
 def test_the_stream_says_changed_once_per_change_and_only_then(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(live_view, "HEARTBEAT_SECONDS", 0.05)
     session, other = make_session(), make_session("other")
@@ -144,6 +151,7 @@ def test_the_stream_says_changed_once_per_change_and_only_then(monkeypatch: pyte
             if after_change >= 10:
                 break
         await stream.aclose()
+        await stopped()
         return writes
 
     writes = async_to_sync(main)()
@@ -160,6 +168,7 @@ def test_a_page_rendered_before_a_change_hears_of_it_at_once() -> None:
         stream = live_view.change_stream({session.pk: old})
         writes = await asyncio.wait_for(read_messages(stream, changed), TIMEOUT)
         await stream.aclose()
+        await stopped()
         return writes
 
     assert changed(async_to_sync(main)()) == [f"event: changed-{session.pk}"]
@@ -323,6 +332,7 @@ def test_an_idle_page_costs_few_reads_however_many_watch(monkeypatch: pytest.Mon
         except TimeoutError:
             pass
         await stream.aclose()
+        await stopped()
         return writes
 
     async def main() -> tuple[int, list[list[str]]]:
@@ -355,6 +365,7 @@ def test_a_failed_read_is_tried_again_and_the_streams_carry_on(monkeypatch: pyte
         stream = live_view.change_stream({session.pk: old})
         writes = await asyncio.wait_for(read_messages(stream, changed), TIMEOUT)
         await stream.aclose()
+        await stopped()
         return writes
 
     assert changed(async_to_sync(main)()) == [f"event: changed-{session.pk}"]
