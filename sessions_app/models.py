@@ -50,6 +50,14 @@ class WorkflowSession(models.Model):
     run_count = models.PositiveIntegerField(default=0)
     last_run_status = models.CharField(max_length=16, blank=True, default="")
 
+    # A fork starts from a version of another session. The source's id and version are kept as
+    # text too, so a fork still says where it came from after its source is deleted.
+    forked_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks"
+    )
+    forked_from_session_id = models.CharField(max_length=255, blank=True, default="")
+    forked_from_version = models.PositiveBigIntegerField(null=True, blank=True)
+
     objects = WorkflowSessionQuerySet.as_manager()
 
     class Meta:
@@ -151,6 +159,15 @@ class WorkflowRun(models.Model):
         related_name="workflow_runs",
     )
     task_id = models.CharField(max_length=64, blank=True, default="")
+    # A cancel asked for while the run ran; its worker notices between two events and ends it.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cancelled_workflow_runs",
+    )
 
     objects = WorkflowRunQuerySet.as_manager()
 
@@ -228,6 +245,8 @@ class StateChange(models.Model):
         CLEAR = "clear"
         RESTORE = "restore"
         IMPORT = "import"
+        UNDO = "undo"
+        FORK = "fork"
 
     session = models.ForeignKey(WorkflowSession, on_delete=models.CASCADE, related_name="changes")
     version = models.PositiveBigIntegerField()

@@ -77,6 +77,13 @@ def workflow_caches(name: str) -> dict[str, Cache]:
     return {} if cls is None else {cache.state_key: cache for cache in cls.caches()}
 
 
+def result_cache_flag(name: str) -> str:
+    """Return the run input that turns off the registered workflow's result cache; "" when none does."""
+    cls = workflow_classes().get(name)
+    cache = None if cls is None else cls.result_cache()
+    return (cache.use_cache or "") if cache is not None else ""
+
+
 def get_workflow_class(name: str) -> type[Workflow]:
     """Return the workflow class registered as `name`."""
     try:

@@ -65,6 +65,8 @@ urlpatterns = [
     path("sessions/<session_id:session_id>/", include("sessions_app.views.state_pages.urls")),
     path("runs/<uuid:run_id>/", runs.run_detail, name="run_detail"),
     path("runs/<uuid:run_id>/events/", events.run_events, name="run_events"),
+    path("runs/<uuid:run_id>/cancel/", runs.run_cancel_view, name="run_cancel"),
+    path("runs/<uuid:run_id>/again/", runs.run_again_view, name="run_again"),
     path("account/tokens/", tokens.api_tokens, name="api_tokens"),
     path("account/tokens/<int:token_id>/revoke/", tokens.api_token_revoke_view, name="api_token_revoke"),
 ]

@@ -154,6 +154,11 @@ class SiteProcesses:
         for _ in range(count):
             self.workers.append(self._spawn("worker", command, {**self.env, **env}))
 
+    def start_rq_worker(self, **env: str) -> None:
+        """Start one `manage.py rq_worker` (the site's env must say WFSITE_TASK_BACKEND=rq and REDIS_URL)."""
+        command = [sys.executable, str(BASE_DIR / "manage.py"), "rq_worker"]
+        self.workers.append(self._spawn("rqworker", command, {**self.env, **env}))
+
     def start_reaper(self, loop: float = 0.5, **env: str) -> None:
         command = [sys.executable, str(BASE_DIR / "manage.py"), "reap_runs", "--loop", str(loop)]
         self.reaper = self._spawn("reaper", [*command, "--skip-checks"], {**self.env, **env})

@@ -95,7 +95,7 @@ def test_saving_good_json_records_an_edit_with_an_undo_link(
     assert (change.source, change.actor.username) == ("edit", "root")
     page = admin_client.get(response["Location"]).content.decode()
     assert "State saved as version 2" in page
-    assert f'href="{state_url(session, "restore", 1)}">Undo</a>' in page
+    assert f'href="{state_url(session, "undo", 2)}">Undo</a>' in page
 
 
 @pytest.mark.parametrize(

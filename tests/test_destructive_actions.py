@@ -11,13 +11,13 @@ from django.contrib.auth.models import AbstractUser
 from django.test import Client
 from django.urls import reverse
 
-from sessions_app.models import WorkflowSession
+from sessions_app.models import WorkflowRun, WorkflowSession
 from tests.test_services_state import posts, run_commit
 
 pytestmark = pytest.mark.django_db
 
-# Where a destructive action's link goes: clear, delete, or restore a version over the latest.
-DESTRUCTIVE_HREFS = ("/state/clear/", "/state/delete/", "/restore/")
+# Where a destructive action's link goes: clear, delete, restore a version over the latest, cancel a run.
+DESTRUCTIVE_HREFS = ("/state/clear/", "/state/delete/", "/restore/", "/cancel/")
 
 
 class Controls(HTMLParser):
@@ -71,7 +71,9 @@ def admin(client: Client, django_user_model: type[AbstractUser]) -> Client:
 
 def pages_with_actions(session: WorkflowSession) -> list[str]:
     admin_session = f"/admin/sessions_app/workflowsession/{session.pk}/"
+    queued = WorkflowRun.objects.create(session=session, workflow=session.workflow, inputs={"topic": "A"})
     return [
+        reverse("run_detail", args=[queued.run_id]),
         reverse("session_detail", args=["s"]),
         reverse("state_overview", args=["s"]),
         reverse("state_history", args=["s"]),

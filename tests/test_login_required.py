@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
 from sessions_app.services.caches import cache_entry_delete, cache_entry_regenerate
+from sessions_app.services.forks import session_fork
 from sessions_app.services.retention import data_prune
 from sessions_app.services.roles import roles_sync
 from sessions_app.services.runs import run_delete, run_start
@@ -24,12 +25,12 @@ from sessions_app.services.state import (
     session_state_delete,
     session_state_edit,
     session_state_restore,
+    state_change_undo,
 )
 from sessions_app.services.state_patch import PatchKind, session_state_patch
 from sessions_app.services.transfer import session_import
 from sessions_app.services.transfer_format import transfer_parse
 from sessions_app.services.upstream import session_import_upstream, upstream_rows
-from sessions_app.state.store import state_replace
 from sessions_app.workflow import BlogPostGenerator, SqliteWorkflowStorage
 from tests.django_fixtures import user_with_role
 
@@ -118,8 +119,14 @@ def test_the_event_stream_says_no_plainly_to_a_visitor() -> None:
 
 @pytest.fixture
 def session() -> WorkflowSession:
-    session = WorkflowSession.objects.create(session_id="perm", workflow="BlogPostGenerator", name="Before")
-    state_replace(session, {"blog_posts": [{"topic": "t", "blog_post": "p"}], "note": "n"})
+    return with_history("perm", name="Before")
+
+
+def with_history(session_id: str, **fields: Any) -> WorkflowSession:
+    """A session whose state came from one recorded change (version 1), so it can be undone and forked."""
+    session = WorkflowSession.objects.create(session_id=session_id, workflow="BlogPostGenerator", **fields)
+    state = {"blog_posts": [{"topic": "t", "blog_post": "p"}], "note": "n"}
+    session_state_edit(session=session, new_state=state, base_version=0, actor=None)
     return session
 
 
@@ -170,6 +177,10 @@ def writes(session: WorkflowSession, upstream_row: Any) -> dict[str, Callable[[A
         "session_state_restore": lambda actor: session_state_restore(
             session=session, version=0, base_version=session.version, actor=actor
         ),
+        "state_change_undo": lambda actor: state_change_undo(session=session, version=1, actor=actor),
+        "session_fork": lambda actor: session_fork(
+            session=session, version=1, actor=actor, session_id=f"fork of {session.session_id}"
+        ),
         "session_import": lambda actor: session_import(data=exported, actor=actor),
         "session_import_upstream": lambda actor: session_import_upstream(
             row=upstream_row, source="t", actor=actor
@@ -212,6 +223,8 @@ SERVICES = [
     "session_state_clear",
     "session_state_delete",
     "session_state_restore",
+    "state_change_undo",
+    "session_fork",
     "session_import",
     "session_import_upstream",
     "cache_entry_delete",
@@ -243,6 +256,4 @@ def test_a_superuser_and_the_system_may(
 ) -> None:
     root = django_user_model.objects.create_superuser("root", password="x")
     writes(session, upstream_row)[service](root)
-    fresh = WorkflowSession.objects.create(session_id="system", workflow="BlogPostGenerator")
-    state_replace(fresh, {"blog_posts": [{"topic": "t", "blog_post": "p"}], "note": "n"})
-    writes(fresh, upstream_row)[service](None)
+    writes(with_history("system"), upstream_row)[service](None)

@@ -91,13 +91,14 @@ def test_delete_then_undo_from_the_message(editor: Client, session: WorkflowSess
     page = editor.get(response["Location"]).content.decode()
     # This session has no workflow, so no declared cache names the entry: it is named by its path.
     undo = re.search(r'Deleted blog_posts\[0\] \(now version 2\)\. <a href="([^"]+)">Undo</a>', page).group(1)
-    assert undo == url("restore", "s", 1)
+    assert undo == url("undo", "s", 2)
     preview = unescape(editor.get(undo).content.decode())
+    assert "This takes back what version 2 changed and keeps every later change" in preview
     assert '<code class="state-path">blog_posts</code>' in preview
     editor.post(undo, {"base_version": 2})
     assert [p["topic"] for p in stored_state("s")["blog_posts"]] == ["A", "B"]
     assert list(StateChange.objects.filter(session=session).values_list("source", flat=True)) == [
-        "restore",
+        "undo",
         "clear",
         "run",
     ]

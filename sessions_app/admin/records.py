@@ -82,6 +82,7 @@ class WorkflowRunAdmin(DeletesWhatItOwns, ReadOnlyAdmin):
         ("created_at", "started_at", "finished_at", "heartbeat_at"),
         "took",
         "started_by",
+        ("cancel_requested_at", "cancelled_by"),
         "error",
         "output",
         "unsaved_state",

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.defaultfilters import filesizeformat
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from sessions_app.admin import state_views
@@ -18,6 +18,7 @@ from sessions_app.admin.forms import SessionStateForm
 from sessions_app.admin.records import DeletesWhatItOwns
 from sessions_app.models import WorkflowSession
 from sessions_app.roles import CAN_CREATE_SESSION
+from sessions_app.selectors.sessions import session_forks
 from sessions_app.services.sessions import session_delete, session_rename
 from sessions_app.services.state import session_state_edit
 from sessions_app.state.layout import session_caches
@@ -34,7 +35,7 @@ ABOUT = [
     ("version", "updated_at"),
     ("state_size_text", "cache_entries"),
 ]
-ABOUT += [("run_count", "last_run_status"), "created_at"]
+ABOUT += [("run_count", "last_run_status"), "created_at", "lineage"]
 
 
 @admin.register(WorkflowSession)
@@ -65,6 +66,7 @@ class WorkflowSessionAdmin(DeletesWhatItOwns):
         "created_at",
         "updated_at",
         "state_pretty",
+        "lineage",
     ]
     actions = ["export_json"]
 
@@ -83,6 +85,31 @@ class WorkflowSessionAdmin(DeletesWhatItOwns):
     @admin.display(description="State size", ordering="state_size")
     def state_size_text(self, obj: WorkflowSession) -> str:
         return filesizeformat(obj.state_size)
+
+    @admin.display(description="Forks")
+    def lineage(self, obj: WorkflowSession) -> SafeString | str:
+        parts = []
+        if obj.forked_from_session_id:
+            source = obj.forked_from
+            where = (
+                format_html('<a href="{}">{}</a>', self._change_url(source), source.session_id)
+                if source is not None
+                else format_html("{} (deleted)", obj.forked_from_session_id)
+            )
+            parts.append(format_html("Forked from {} at version {}", where, obj.forked_from_version))
+        forks = [
+            format_html('<a href="{}">{}</a>', self._change_url(fork), fork.session_id)
+            for fork in session_forks(session=obj)
+        ]
+        if forks:
+            parts.append(format_html("Its forks: {}", format_html_join(", ", "{}", ((f,) for f in forks))))
+        if len(parts) == 2:
+            return format_html("{}<br>{}", *parts)
+        return parts[0] if parts else "—"
+
+    @staticmethod
+    def _change_url(session: WorkflowSession) -> str:
+        return reverse("admin:sessions_app_workflowsession_change", args=[session.pk])
 
     @admin.display(description="State")
     def state_pretty(self, obj: WorkflowSession) -> SafeString:
@@ -181,6 +208,19 @@ class WorkflowSessionAdmin(DeletesWhatItOwns):
                 "<path:object_id>/state/restore/<int:version>/",
                 view(state_views.action_view, kind="restore"),
                 name=f"{name}_state_restore",
+            ),
+            path(
+                "<path:object_id>/state/undo/<int:version>/",
+                view(state_views.undo_view),
+                name=f"{name}_state_undo",
+            ),
+            path(
+                "<path:object_id>/state/fork/<int:version>/",
+                view(state_views.fork_view),
+                name=f"{name}_state_fork",
+            ),
+            path(
+                "<path:object_id>/state/fork/", view(state_views.fork_view), name=f"{name}_state_fork_latest"
             ),
             path("<path:object_id>/export/", view(state_views.export_view), name=f"{name}_state_export"),
         ]

@@ -1,4 +1,4 @@
-"""The session admin's extra pages: history, diff, clear, delete, restore, export, import.
+"""The session admin's extra pages: history, diff, clear, delete, restore, undo, fork, export, import.
 
 They are the dashboard's state pages (`views.state_pages`) inside the admin's layout,
 behind the admin's own checks: staff to enter, the view permission to read, the change
@@ -18,6 +18,7 @@ from django.urls import reverse
 from sessions_app.models import WorkflowSession
 from sessions_app.roles import CAN_CREATE_SESSION, CAN_EDIT_STATE, CAN_VIEW, refusal
 from sessions_app.views.state_pages.actions import action_page, import_page
+from sessions_app.views.state_pages.history_actions import fork_page, undo_page
 from sessions_app.views.state_pages.pages import StateLinks, diff_page, export_response, history_page
 
 __all__ = ["StateLinks", "admin_links"]
@@ -85,6 +86,36 @@ def action_view(
     context = _context(model_admin, request, kind.capitalize())
     return action_page(
         request, kind=kind, session=session, links=admin_links(session), context=context, version=version
+    )
+
+
+def undo_view(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str, version: int
+) -> HttpResponse:
+    """Confirm and undo the change that made `version`."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    session = _session(model_admin, request, object_id, change=True)
+    context = _context(model_admin, request, f"Undo version {version}")
+    return undo_page(request, session=session, version=version, links=admin_links(session), context=context)
+
+
+def fork_view(
+    model_admin: admin.ModelAdmin, request: HttpRequest, object_id: str, version: int | None = None
+) -> HttpResponse:
+    """Fork the session from `version` (the latest without one) into a new session."""
+    if request.method not in ("GET", "POST"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+    session = _session(model_admin, request, object_id, change=True)
+    if not request.user.has_perm(CAN_CREATE_SESSION):
+        raise PermissionDenied(refusal(CAN_EDIT_STATE, CAN_CREATE_SESSION, doing="fork a session"))
+    return fork_page(
+        request,
+        session=session,
+        version=session.version if version is None else version,
+        after=lambda fork: reverse("admin:sessions_app_workflowsession_change", args=[fork.pk]),
+        links=admin_links(session),
+        context=_context(model_admin, request, "Fork"),
     )
 
 

@@ -1,7 +1,7 @@
 """A session's declared caches and their entries: list (key, size, age, hits, staleness), get, delete.
 
 Entries are named by cache and key, as the pages name them. A delete is a recorded change, so it
-can be undone by restoring the version before it (the answer links that restore).
+can be undone alone through history (the answer links that undo, `undo_url`).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def cache_entry_get(request: HttpRequest, session_id: str, cache: str, key: str)
 def cache_entry_remove(
     request: HttpRequest, response: HttpResponse, session_id: str, cache: str, key: str
 ) -> dict:
-    """Delete a cached entry; undo it by restoring the version before (`If-Match` optional, see below).
+    """Delete a cached entry; undo it with a POST to `undo_url` (`If-Match` optional, see below).
 
     With `If-Match`, the entry is deleted only if it is unchanged since that version (412
     otherwise); without, it is deleted as it is now.

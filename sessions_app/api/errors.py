@@ -18,6 +18,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from sessions_app.services.rate_limits import RunRateLimitedError
+from sessions_app.services.runs import RunConflictError
 from sessions_app.state.changes import path_text
 from sessions_app.state.versions import VersionUnavailableError
 from sessions_app.workflow.errors import StateConflictError
@@ -111,6 +112,8 @@ def as_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, StateConflictError):
         paths = [path_text(path) for path in exc.paths]
         return ApiError(409, str(exc), details={"paths": paths})
+    if isinstance(exc, RunConflictError):
+        return ApiError(409, str(exc), details={"status": exc.status})
     if isinstance(exc, RunRateLimitedError):
         retry = str(exc.retry_after)
         return ApiError(

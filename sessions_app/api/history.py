@@ -1,23 +1,32 @@
-"""A session's history: its changes, one change's diff, the diff between two versions, restoring one.
-
-Undoing one change and forking a session from a version come with their services (not yet here).
+"""A session's history: its changes, one change's diff, the diff between two versions, restoring one,
+undoing one change (later changes kept; 409 naming the values a later change touched) and forking
+a new session from a version.
 """
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router
+from ninja import Query, Router, Status
 
 from sessions_app.api.access import role_require
 from sessions_app.api.conflicts import stale_answer
 from sessions_app.api.errors import ApiError
 from sessions_app.api.http import etag, if_match_version
 from sessions_app.api.lookups import session_or_404
-from sessions_app.api.present import change_out, rows_out, write_out
-from sessions_app.api.schemas import ChangeDetailOut, DiffOut, ErrorOut, HistoryPage, WriteOut
-from sessions_app.roles import CAN_EDIT_STATE, CAN_VIEW
+from sessions_app.api.present import change_out, rows_out, session_out, write_out
+from sessions_app.api.schemas import (
+    ChangeDetailOut,
+    DiffOut,
+    ErrorOut,
+    ForkIn,
+    HistoryPage,
+    SessionOut,
+    WriteOut,
+)
+from sessions_app.roles import CAN_CREATE_SESSION, CAN_EDIT_STATE, CAN_VIEW
 from sessions_app.selectors.history import change_rows, history_get, history_list, version_diff
-from sessions_app.services.state import StateStaleError, session_state_restore
+from sessions_app.services.forks import session_fork
+from sessions_app.services.state import StateStaleError, session_state_restore, state_change_undo
 
 router = Router(tags=["history"])
 HISTORY = "/sessions/{session_id:session_id}/history"
@@ -97,3 +106,32 @@ def history_restore(request: HttpRequest, response: HttpResponse, session_id: st
         raise stale_answer(session, error) from None
     response["ETag"] = etag(session.version)
     return write_out(session, change)
+
+
+@router.post(HISTORY + "/{int:version}/undo", response={200: WriteOut, **ERRORS}, url_name="history_undo")
+def history_undo(request: HttpRequest, response: HttpResponse, session_id: str, version: int) -> dict:
+    """Undo the change that made `version` alone, keeping later changes; no `If-Match` needed.
+
+    A later change that set the same values to something else makes it a 409 naming them
+    (`details.paths`), and nothing is written; restoring `version - 1` would drop the later changes too.
+    """
+    role_require(request, CAN_EDIT_STATE, doing="undo a change")
+    session = session_or_404(session_id)
+    change = state_change_undo(session=session, version=version, actor=request.user)
+    response["ETag"] = etag(session.version)
+    return write_out(session, change)
+
+
+@router.post(HISTORY + "/{int:version}/fork", response={201: SessionOut, **ERRORS}, url_name="history_fork")
+def history_fork(
+    request: HttpRequest, response: HttpResponse, session_id: str, version: int, body: ForkIn
+) -> Status[dict]:
+    """Make a new session whose state is this one's at `version`; its history starts by naming this one."""
+    role_require(request, CAN_EDIT_STATE, CAN_CREATE_SESSION, doing="fork a session")
+    session = session_or_404(session_id)
+    fork = session_fork(
+        session=session, version=version, actor=request.user, session_id=body.session_id, name=body.name
+    )
+    out = session_out(fork)
+    response["Location"] = out["url"]
+    return Status(201, out)

@@ -38,6 +38,18 @@ def session_out(session: WorkflowSession) -> dict[str, Any]:
         "runs_url": api_url("run_start", sid),
         "history_url": api_url("history_list", sid),
         "caches_url": api_url("cache_list", sid),
+        "forked_from": _origin(session),
+    }
+
+
+def _origin(session: WorkflowSession) -> dict[str, Any] | None:
+    if not session.forked_from_session_id:
+        return None
+    source = session.forked_from_session_id
+    return {
+        "session_id": source,
+        "version": session.forked_from_version,
+        "url": api_url("session_get", source),
     }
 
 
@@ -58,7 +70,7 @@ def change_out(session: WorkflowSession, change: StateChange | None) -> dict[str
 
 def write_out(session: WorkflowSession, change: StateChange | None) -> dict[str, Any]:
     """Describe what a write did: the version now, its change, and where to undo it."""
-    undo = None if change is None else api_url("history_restore", session.session_id, change.version - 1)
+    undo = None if change is None else api_url("history_undo", session.session_id, change.version)
     return {"version": session.version, "change": change_out(session, change), "undo_url": undo}
 
 
@@ -82,6 +94,8 @@ def run_out(run: WorkflowRun) -> dict[str, Any]:
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "started_by": run.started_by.get_username() if run.started_by_id and run.started_by else None,
+        "cancel_requested_at": run.cancel_requested_at,
+        "cancelled_by": run.cancelled_by.get_username() if run.cancelled_by_id and run.cancelled_by else None,
         "url": api_url("run_get", run.run_id),
         "events_url": api_url("run_events", run.run_id),
         "session_url": api_url("session_get", run.session.session_id),

@@ -25,6 +25,12 @@ class ErrorOut(Schema):
     error: ErrorBody
 
 
+class ForkOrigin(Schema):
+    session_id: str = Field(description="The session this one was forked from.")
+    version: int | None = Field(description="The version of that session it started from.")
+    url: str = Field(description="The source session's URL (it may have been deleted since).")
+
+
 class SessionOut(Schema):
     session_id: str
     name: str
@@ -42,6 +48,9 @@ class SessionOut(Schema):
     runs_url: str
     history_url: str
     caches_url: str
+    forked_from: ForkOrigin | None = Field(
+        None, description="Where this session was forked from; null if not a fork."
+    )
 
 
 class SessionPage(Schema):
@@ -62,7 +71,7 @@ class SessionRename(Schema):
 
 class ChangeOut(Schema):
     version: int
-    source: str = Field(description="run, edit, clear, restore or import.")
+    source: str = Field(description="run, edit, clear, restore, import, undo or fork.")
     summary: str
     actor: str | None
     run_id: UUID | None
@@ -95,9 +104,12 @@ class DiffOut(Schema):
 class WriteOut(Schema):
     version: int = Field(description="The state's version now; the new ETag.")
     change: ChangeOut | None = Field(description="The recorded change; null when nothing changed.")
-    undo_url: str | None = Field(
-        description="POST here with `If-Match` (the new ETag) to restore the version before this change."
-    )
+    undo_url: str | None = Field(description="POST here to undo this change alone (later changes are kept).")
+
+
+class ForkIn(Schema):
+    session_id: str | None = Field(None, description="The new session's id; one is made when left out.")
+    name: str | None = Field(None, description='Its name; "<name> (fork of v<N>)" when left out.')
 
 
 class CacheOut(Schema):
@@ -152,9 +164,17 @@ class RunOut(Schema):
     started_at: datetime | None
     finished_at: datetime | None
     started_by: str | None
+    cancel_requested_at: datetime | None = Field(description="When someone asked to cancel the run.")
+    cancelled_by: str | None = Field(description="Who asked to cancel the run.")
     url: str
     events_url: str
     session_url: str
+
+
+class RunAgain(Schema):
+    regenerate: bool = Field(
+        False, description="Turn the workflow's cache off, so the result is made anew and replaces the entry."
+    )
 
 
 class RunStartOut(RunOut):
@@ -171,6 +191,11 @@ class ImportOut(Schema):
     history_imported: int
 
 
+class SessionFileOrigin(Schema):
+    session_id: str
+    version: int | None = None
+
+
 class SessionFileSession(Schema):
     session_id: str
     workflow: str
@@ -179,6 +204,7 @@ class SessionFileSession(Schema):
     version: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    forked_from: SessionFileOrigin | None = None
 
 
 class SessionFileOut(Schema):

@@ -1,7 +1,7 @@
 """Wake a run's feed when the run changes: PostgreSQL's LISTEN/NOTIFY, or a plain timer elsewhere.
 
 On PostgreSQL, triggers (migration 0005) send `NOTIFY wfsite_runs, '<run pk>'` when a run gets
-events or changes status, and (migration 0007) `NOTIFY wfsite_sessions, '<session pk>'` when
+events or changes status, and (migration 0009) `NOTIFY wfsite_sessions, '<session pk>'` when
 what a session's pages show may have changed. Each web process's event loop has one `Listener`:
 one connection of its own (outside the pool) that listens on both channels for as long as any
 feed does, and wakes the feeds of the rows named. While it is connected a feed sleeps until woken (or a slow fallback timer, in case a

@@ -8,7 +8,7 @@ reader thread of its own, and wakes the streams whose sessions' signatures chang
 stream holds no database connection while it waits, and the reader keeps one only while some
 stream watches (it is given back when the last leaves).
 
-When to read: on PostgreSQL the `wfsite_sessions` notifications (migration 0007) wake the
+When to read: on PostgreSQL the `wfsite_sessions` notifications (migration 0009) wake the
 watcher at once, and it reads again only every FALLBACK_SECONDS in case one was lost. Elsewhere
 it polls: every ACTIVE_POLL_SECONDS while a watched session has a queued or running run, and,
 while none has, backing off from there to IDLE_POLL_SECONDS, so an idle page costs two small

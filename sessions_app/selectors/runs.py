@@ -31,11 +31,13 @@ def _run_id(run_id: uuid.UUID | str) -> uuid.UUID | None:
 
 
 def run_get(*, run_id: uuid.UUID | str) -> WorkflowRun | None:
-    """Return the run with this id, with its session and starter, or None (also for a malformed id)."""
+    """Return the run with this id, with its session, starter and canceller, or None (also for a malformed id)."""
     key = _run_id(run_id)
     if key is None:
         return None
-    return WorkflowRun.objects.select_related("session", "started_by").filter(run_id=key).first()
+    return (
+        WorkflowRun.objects.select_related("session", "started_by", "cancelled_by").filter(run_id=key).first()
+    )
 
 
 async def arun_get(*, run_id: uuid.UUID | str) -> WorkflowRun | None:

@@ -52,6 +52,11 @@ def session_get(*, session_id: str) -> WorkflowSession:
     return get_object_or_404(WorkflowSession, session_id=session_id)
 
 
+def session_forks(*, session: WorkflowSession) -> QuerySet[WorkflowSession]:
+    """Return the sessions forked from `session`, oldest first, without their state."""
+    return WorkflowSession.objects.for_list().filter(forked_from=session).order_by("created_at", "id")
+
+
 def session_row_get(*, session_id: str) -> WorkflowSession:
     """Return the session with this id as the session list reads it (without its state), or raise Http404."""
     return get_object_or_404(WorkflowSession.objects.for_list(), session_id=session_id)

@@ -54,6 +54,12 @@ def _change(change: StateChange) -> dict[str, Any]:
     }
 
 
+def _origin(session: WorkflowSession) -> dict[str, Any] | None:
+    if not session.forked_from_session_id:
+        return None
+    return {"session_id": session.forked_from_session_id, "version": session.forked_from_version}
+
+
 def session_export(*, session: WorkflowSession) -> dict[str, Any]:
     """Return the session's state, runs and change history as a session file's data."""
     found = state_snapshot(session.session_id)
@@ -78,6 +84,7 @@ def session_export(*, session: WorkflowSession) -> dict[str, Any]:
             "version": row.version,
             "created_at": _when(row.created_at),
             "updated_at": _when(row.updated_at),
+            "forked_from": _origin(row),
         },
         "state": state,
         "runs": [_run(run) for run in runs],

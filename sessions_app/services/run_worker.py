@@ -22,6 +22,7 @@ from sessions_app.services.run_events import RunEventWriter
 from sessions_app.services.run_failures import run_end_event, run_fail
 from sessions_app.services.run_heartbeat import Heartbeat
 from sessions_app.services.run_inputs import run_kwargs
+from sessions_app.services.run_stop import RunStop
 from sessions_app.services.run_storage import RunStorage
 from sessions_app.workflow import RunResponse
 
@@ -35,7 +36,7 @@ NO_OUTCOME_ERROR = "The run ended without recording its outcome."
 
 
 class RunEndedElsewhere(Exception):
-    """The run was ended by someone else (the reaper, a cancel) while this worker ran it."""
+    """The run was ended by someone else (the reaper) or cancelled while this worker ran it."""
 
     def __init__(self, status: str, error: str) -> None:
         super().__init__(error)
@@ -56,7 +57,7 @@ def _run_execute(run_id: str) -> None:
     try:
         _run_drive(run)
     except RunEndedElsewhere as error:
-        logger.warning("Run %s was ended elsewhere (%s); stopped it", run.run_id, error.status)
+        logger.warning("Stopped run %s: it was %s elsewhere (%s)", run.run_id, error.status, error.error)
         _run_settle(run, error)
     except Exception as error:
         logger.warning("Run %s failed: %s", run.run_id, error, exc_info=True)
@@ -101,24 +102,25 @@ def _run_drive(run: WorkflowRun) -> None:
     )
     workflow.use_run_id(str(run.run_id))
     with Heartbeat(run, interval=settings.WFSITE_HEARTBEAT_INTERVAL) as heartbeat:
+        stop = RunStop(run, heartbeat)
         try:
             result = workflow.run(**run_kwargs(workflow_class=workflow_class, inputs=run.inputs))
             if isinstance(result, RunResponse):
                 writer.add(result)
             elif result is not None:
-                _run_stream(result, writer, heartbeat)
+                _run_stream(result, writer, stop)
         finally:
             _flush_quietly(writer)
-    if heartbeat.ended_elsewhere is not None:
-        raise RunEndedElsewhere(*heartbeat.ended_elsewhere)
+    if stop.ended is not None:
+        raise RunEndedElsewhere(*stop.ended)
 
 
-def _run_stream(stream: Iterator[Any], writer: RunEventWriter, heartbeat: Heartbeat) -> None:
+def _run_stream(stream: Iterator[Any], writer: RunEventWriter, stop: RunStop) -> None:
     try:
         for item in stream:
             if isinstance(item, RunResponse):
                 writer.add(item)
-            if heartbeat.ended_elsewhere is not None:
+            if stop.should_stop():
                 break
     finally:
         # Ending the generator makes the engine save the state the run changed so far.

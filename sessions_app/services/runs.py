@@ -1,7 +1,9 @@
-"""Starting runs from the dashboard: an answer from the cache, a run to join, or a run queued for a worker.
+"""Starting and controlling runs: an answer from the cache, a run to join or queue; cancel; run again.
 
 `run_start` answers a cached result at once (no worker involved), joins a run that is already
 making the same result, or queues a new run for a worker (`services.run_worker` is its side).
+`run_cancel` ends a queued run at once and asks a running one's worker to stop it
+(`services.run_stop`); `run_again` starts a finished run's inputs again through `run_start`.
 """
 
 from __future__ import annotations
@@ -13,32 +15,50 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from sessions_app.models import RunEvent, WorkflowRun, WorkflowSession
 from sessions_app.ops.logs import run_transition_log
-from sessions_app.registry import UnknownWorkflowError, get_workflow_class
-from sessions_app.roles import CAN_DELETE_RUN, CAN_RUN
+from sessions_app.registry import UnknownWorkflowError, get_workflow_class, result_cache_flag
+from sessions_app.roles import CAN_DELETE_RUN, CAN_EDIT_STATE, CAN_RUN
 from sessions_app.selectors.caches import cache_flight_key
 from sessions_app.services.permissions import Actor, actor_require
 from sessions_app.services.rate_limits import run_rate_check
 from sessions_app.services.run_cache import CachedAnswer, run_cached_answer, run_inputs_check
-from sessions_app.services.run_events import COMPLETED_EVENT, storable_text
+from sessions_app.services.run_events import COMPLETED_EVENT, RUN_CANCELLED, run_event_append, storable_text
 from sessions_app.services.run_failures import run_fail, run_reap_if_stale, runs_reap_stale
 from sessions_app.services.run_inputs import run_inputs_clean
+from sessions_app.services.run_stop import cancel_text
 from sessions_app.state.cache_stats import cache_stats_hit, cache_stats_start
 from sessions_app.state.runs import CREDIT_FIELDS, run_credit
 from sessions_app.tasks import run_execute_task
 from sessions_app.workflow import Workflow
 
-__all__ = ["run_delete", "run_reap_if_stale", "run_start", "runs_reap_stale"]
+__all__ = [
+    "RunConflictError",
+    "run_again",
+    "run_cancel",
+    "run_cancel_allowed",
+    "run_delete",
+    "run_reap_if_stale",
+    "run_start",
+    "runs_reap_stale",
+]
 
 logger = logging.getLogger("wfsite.runs")
 
 Status = WorkflowRun.Status
+
+
+class RunConflictError(Exception):
+    """The run is not in a state that allows this: cancelling a finished run, repeating an unfinished one."""
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def run_start(
@@ -221,3 +241,77 @@ def run_delete(*, run: WorkflowRun, actor: Actor) -> None:
     session.run_count = WorkflowRun.objects.filter(session=session).count()
     session.last_run_status = last.first() or ""
     session.save(update_fields=["run_count", "last_run_status"])
+
+
+def run_cancel_allowed(*, run: WorkflowRun, actor: Actor) -> bool:
+    """Return whether `actor` may cancel the run: the runner who started it, or an editor."""
+    if actor is None or actor.has_perm(CAN_EDIT_STATE):
+        return True
+    return bool(actor.is_authenticated and run.started_by_id == actor.pk and actor.has_perm(CAN_RUN))
+
+
+def run_cancel(*, run: WorkflowRun, actor: Actor) -> WorkflowRun:
+    """Cancel a queued run now (no worker will start it), or ask a running run's worker to stop it.
+
+    A running run ends `cancelled` when its worker next looks (`services.run_stop`): between two
+    events, after closing the workflow, which saves the state it made so far. Asking twice is
+    harmless. Raises PermissionDenied, or RunConflictError when the run has already ended.
+    """
+    if not run_cancel_allowed(run=run, actor=actor):
+        raise PermissionDenied(
+            f"{actor} may not cancel this run: only the runner who started it, or an editor, may."
+        )
+    # A run whose worker died is failed first: no worker would ever notice the cancel.
+    run_reap_if_stale(run=run)
+    by = actor if actor is not None and actor.is_authenticated else None
+    now = timezone.now()
+    run.cancelled_by = by
+    with transaction.atomic():
+        # Conditional updates: a worker claiming the run, or ending it, at the same moment wins or loses cleanly.
+        queued = WorkflowRun.objects.filter(pk=run.pk, status=Status.QUEUED)
+        if queued.update(
+            status=Status.CANCELLED,
+            error=cancel_text(run),
+            finished_at=now,
+            cancel_requested_at=now,
+            cancelled_by=by,
+        ):
+            run_event_append(run=run, event=RUN_CANCELLED, content=cancel_text(run))
+            WorkflowSession.objects.filter(pk=run.session_id).update(last_run_status=Status.CANCELLED)
+            run.refresh_from_db()
+            run_transition_log(run, Status.QUEUED, note=run.error)
+            return run
+        running = WorkflowRun.objects.filter(pk=run.pk, status=Status.RUNNING, cancel_requested_at=None)
+        running.update(cancel_requested_at=now, cancelled_by=by)
+    run.refresh_from_db()
+    if run.is_finished:
+        raise RunConflictError(
+            f"The run has already ended ({run.status}), so there is nothing to cancel.", status=run.status
+        )
+    return run
+
+
+def run_again(
+    *, run: WorkflowRun, actor: Actor, regenerate: bool = False, now: datetime | None = None
+) -> WorkflowRun:
+    """Start a finished run's inputs again through `run_start` (its rate limit and single-flight).
+
+    `regenerate` turns the workflow's result cache off for the new run, so it makes the result
+    anew and its result replaces the cached entry. Raises RunConflictError while the run is
+    queued or running, ValidationError when there is no cache to regenerate.
+    """
+    actor_require(actor, CAN_RUN)
+    if not run.is_finished:
+        raise RunConflictError(
+            f"The run is still {run.status}; run it again once it has ended.", status=run.status
+        )
+    inputs = dict(run.inputs) if isinstance(run.inputs, dict) else {}
+    if regenerate:
+        flag = result_cache_flag(run.workflow)
+        if not flag:
+            raise ValidationError(
+                f"{run.workflow} has no cache a run can turn off, so there is nothing to regenerate."
+            )
+        inputs[flag] = False
+    session = WorkflowSession.objects.get(pk=run.session_id)
+    return run_start(session=session, inputs=inputs, user=actor, accept_stale=run.accept_stale, now=now)

@@ -21,6 +21,7 @@ from sessions_app.limits import StateTooLargeError
 from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.roles import CAN_EDIT_STATE
 from sessions_app.selectors.diffs import edit_diff
+from sessions_app.selectors.undo import UndoConflictError, undo_plan
 from sessions_app.services.permissions import Actor, actor_require
 from sessions_app.state.changes import ops_summary, path_text, place_text
 from sessions_app.state.history import history_baseline_ensure, history_prune, history_record
@@ -33,11 +34,13 @@ from sessions_app.workflow.state import MISSING, Op, Path, apply, copy_json, get
 __all__ = [
     "StateConflictError",
     "StateStaleError",
+    "UndoConflictError",
     "edit_diff",
     "session_state_clear",
     "session_state_delete",
     "session_state_edit",
     "session_state_restore",
+    "state_change_undo",
     "state_change_write",
     "state_edit_ops",
 ]
@@ -239,6 +242,30 @@ def session_state_restore(
         source=Source.RESTORE,
         actor=actor,
         summary=f"Restored version {version}: {ops_summary(ops, caches=session_caches(locked))}",
+    )
+
+
+@transaction.atomic
+def state_change_undo(*, session: WorkflowSession, version: int, actor: Actor) -> StateChange | None:
+    """Take back the change that made `version`, keeping every later change; None when nothing is left to undo.
+
+    Raises VersionUnavailableError when no kept change made `version`, ValidationError when the
+    state before it is no longer in the history, UndoConflictError (naming the values) when a
+    later change set them to something else.
+    """
+    actor_require(actor, CAN_EDIT_STATE)
+    locked = _lock(session)
+    latest = state_load(locked)
+    ops = undo_plan(session=locked, version=version, latest=latest)
+    caches = session_caches(locked)
+    return state_change_write(
+        session=session,
+        locked=locked,
+        latest=latest,
+        ops=ops,
+        source=Source.UNDO,
+        actor=actor,
+        summary=f"Undid version {version}: {ops_summary(ops, caches=caches)}",
     )
 
 

@@ -7,6 +7,10 @@ the file's history was incomplete. A file for an existing session changes its st
 recorded import change (nothing when the states are equal) and adds the runs it does not have;
 the file's history is then left out, since it cannot be spliced into the session's own. Importing
 the same file twice therefore changes nothing the second time.
+
+A new session keeps the file's fork origin (`forked_from`): its source's id and version always,
+and the link to the source when a session with that id is here. Forks of it that lost their link
+(their source was deleted, or they were imported first) are linked to it again.
 """
 
 from __future__ import annotations
@@ -109,6 +113,17 @@ def _recreate_history(session: WorkflowSession, data: SessionFile, runs: dict[An
     )
 
 
+def _keep_origin(session: WorkflowSession, origin: dict[str, Any] | None) -> None:
+    if origin is not None:
+        session.forked_from_session_id = origin["session_id"]
+        session.forked_from_version = origin["version"]
+        session.forked_from = WorkflowSession.objects.filter(session_id=origin["session_id"]).first()
+        session.save(update_fields=["forked_from", "forked_from_session_id", "forked_from_version"])
+    WorkflowSession.objects.filter(
+        forked_from__isnull=True, forked_from_session_id=session.session_id
+    ).exclude(pk=session.pk).update(forked_from=session)
+
+
 def _create(data: SessionFile, actor: Actor, result: ImportResult) -> None:
     about = data.session
     now = timezone.now()
@@ -120,6 +135,7 @@ def _create(data: SessionFile, actor: Actor, result: ImportResult) -> None:
         created_at=about["created_at"] or now,
         state_size=EMPTY_STATE_SIZE,
     )
+    _keep_origin(session, about.get("forked_from"))
     _recreate_history(session, data, _add_runs(session, data.runs, result))
     result.history_imported = len(data.changes)
     try:

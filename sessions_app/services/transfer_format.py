@@ -2,13 +2,16 @@
 
 ```
 {"format": "wfsite.session", "format_version": 1, "exported_at": "<ISO 8601>",
- "session": {"session_id", "workflow", "name", "user_id", "version", "created_at", "updated_at"},
+ "session": {"session_id", "workflow", "name", "user_id", "version", "created_at", "updated_at",
+             "forked_from": {"session_id", "version"} or null},
  "state": {...},
  "runs": [{"run_id", "workflow", "inputs", "status", "cache_hit", "created_at", "started_at",
            "finished_at", "output", "error", "unsaved_state", "state_version", "started_by"}],
  "changes": [{"version", "source", "ops", "summary", "actor", "run_id", "created_at"}]}
 ```
 `ops` are `StateChange.ops` as recorded (see `storage.ops_encode`); people are named by username.
+`forked_from` (where a fork came from) was added without a new format version: files without it
+read as sessions that are not forks, and readers that do not know it ignore it.
 """
 
 from __future__ import annotations
@@ -127,7 +130,22 @@ def _session(raw: Any, problems: _Problems) -> dict[str, Any]:
     out["version"] = _count(raw.get("version", 0), "session.version", problems) or 0
     for key in ("created_at", "updated_at"):
         out[key] = _moment(raw.get(key), f"session.{key}", problems)
+    out["forked_from"] = _origin(raw.get("forked_from"), problems)
     return out
+
+
+def _origin(raw: Any, problems: _Problems) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.add("session.forked_from", "must be an object or null")
+        return None
+    where = "session.forked_from"
+    sid = _text(raw, "session_id", where, problems, limit=_MAX["session_id"])
+    if not sid:
+        problems.add(f"{where}.session_id", "is missing")
+    version = _count(raw.get("version"), f"{where}.version", problems, required=False)
+    return {"session_id": sid, "version": version}
 
 
 def _storable(value: Any, where: str, problems: _Problems, *, path: Path = ()) -> None:

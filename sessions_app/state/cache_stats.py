@@ -94,6 +94,28 @@ def cache_stats_touch(
     CacheEntryStats.objects.bulk_update(updated, _UPDATED)
 
 
+_KEPT_BY_FORK = ["stored_at", "produced_by", "generation_seconds", "tokens", "tokens_estimated"]
+
+
+def cache_stats_copy(*, source: WorkflowSession, target: WorkflowSession) -> int:
+    """Give `target`'s entries the age and cost the same content has in `source` (a fork); return how many.
+
+    Hits are the target's own and stay as they are.
+    """
+    theirs = {
+        (row.cache, row.key, row.content_hash): row for row in CacheEntryStats.objects.filter(session=source)
+    }
+    updated = []
+    for row in CacheEntryStats.objects.filter(session=target):
+        found = theirs.get((row.cache, row.key, row.content_hash))
+        if found is not None:
+            for name in _KEPT_BY_FORK:
+                setattr(row, name, getattr(found, name))
+            updated.append(row)
+    CacheEntryStats.objects.bulk_update(updated, _KEPT_BY_FORK)
+    return len(updated)
+
+
 def cache_stats_start(*, session: WorkflowSession, entry: Any, hits: int = 0) -> None:
     """Start stats for an entry that has none (it was written before they were kept)."""
     CacheEntryStats.objects.get_or_create(

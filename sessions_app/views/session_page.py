@@ -13,12 +13,13 @@ from sessions_app.registry import UnknownWorkflowError, get_workflow_class, work
 from sessions_app.selectors.caches import KeyStatus, cache_key_status, cache_tables
 from sessions_app.selectors.runs import session_runs
 from sessions_app.selectors.savings import cache_savings
-from sessions_app.selectors.sessions import session_signatures
+from sessions_app.selectors.sessions import session_forks, session_signatures
 from sessions_app.state.store import state_preview
 
 RUN_HISTORY = 25
 # The session page shows a preview of big states; the state pages show everything.
 STATE_PREVIEW_ITEMS = 20
+FORKS_SHOWN = 50
 
 
 def session_context(
@@ -52,6 +53,7 @@ def session_sections_context(
         "cache_tables": cache_tables(session=session, page=entries_page, paged=paged_cache),
         "runs": session_runs(session=session, limit=RUN_HISTORY),
         "savings": cache_savings(session=session),
+        "forks": list(session_forks(session=session)[:FORKS_SHOWN]),
         "registered": session.workflow in workflow_classes(),
     }
 

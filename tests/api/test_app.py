@@ -37,8 +37,12 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/sessions/{session_id}/history/{version}"),
     ("get", "/api/v1/sessions/{session_id}/diff"),
     ("post", "/api/v1/sessions/{session_id}/history/{version}/restore"),
+    ("post", "/api/v1/sessions/{session_id}/history/{version}/undo"),
+    ("post", "/api/v1/sessions/{session_id}/history/{version}/fork"),
     ("get", "/api/v1/sessions/{session_id}/export"),
     ("post", "/api/v1/imports"),
+    ("post", "/api/v1/runs/{run_id}/cancel"),
+    ("post", "/api/v1/runs/{run_id}/again"),
 }
 
 

@@ -104,3 +104,96 @@ def test_a_viewer_reads_history_but_may_not_restore(api: Any, edited: WorkflowSe
     refused = viewer.post(reverse("api:history_restore", args=["h/1", 1]), headers={"If-Match": '"3"'})
     assert refused.status_code == 403
     assert error_of(refused)["details"]["role"] == "editor"
+
+
+# -- undo one change, fork from a version ---------------------------------------------------------------
+
+
+def test_undo_one_change_keeps_the_later_ones(editor: Client, edited: WorkflowSession) -> None:
+    response = editor.post(reverse("api:history_undo", args=["h/1", 2]))
+
+    assert response.status_code == 200, response.content
+    assert response["ETag"] == '"4"'
+    body = response.json()
+    assert body["version"] == 4
+    assert body["change"]["source"] == "undo"
+    assert body["change"]["summary"].startswith("Undid version 2")
+    assert body["undo_url"] == reverse("api:history_undo", args=["h/1", 4])
+    assert stored_state("h/1") == {"c": "three"}
+
+
+def test_an_undo_conflict_is_409_naming_the_paths_and_writes_nothing(
+    editor: Client, edited: WorkflowSession
+) -> None:
+    editor.patch(
+        reverse("api:state_get", args=["h/1"]),
+        json.dumps({"b": 5}),
+        content_type="application/merge-patch+json",
+        headers={"If-Match": '"3"'},
+    )
+
+    response = editor.post(reverse("api:history_undo", args=["h/1", 2]))
+
+    assert response.status_code == 409
+    error = error_of(response)
+    assert error["code"] == "conflict"
+    assert error["details"] == {"paths": ["b"]}
+    assert "Version 2 cannot be undone on its own: a later change also changed b." in error["message"]
+    assert WorkflowSession.objects.get(session_id="h/1").version == 4
+    assert stored_state("h/1") == {"b": 5, "c": "three"}
+
+
+def test_undo_of_an_unknown_version_is_404(editor: Client, edited: WorkflowSession) -> None:
+    response = editor.post(reverse("api:history_undo", args=["h/1", 77]))
+
+    assert response.status_code == 404
+    assert "77" in error_of(response)["message"]
+    assert error_of(response)["code"] == "not_found"
+    assert editor.post(reverse("api:history_undo", args=["nope", 1])).status_code == 404
+
+
+def test_fork_from_a_version(editor: Client, edited: WorkflowSession) -> None:
+    url = reverse("api:history_fork", args=["h/1", 2])
+
+    response = editor.post(url, {"session_id": "h/fork ü", "name": "Mine"}, content_type="application/json")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert response["Location"] == body["url"] == reverse("api:session_get", args=["h/fork ü"])
+    assert (body["session_id"], body["name"], body["version"]) == ("h/fork ü", "Mine", 1)
+    assert body["forked_from"] == {
+        "session_id": "h/1",
+        "version": 2,
+        "url": reverse("api:session_get", args=["h/1"]),
+    }
+    assert stored_state("h/fork ü") == {"a": 1, "b": 2}
+    first = editor.get(body["history_url"]).json()["items"]
+    assert [(c["version"], c["source"], c["summary"]) for c in first] == [
+        (1, "fork", "Forked from session 'h/1' at version 2")
+    ]
+    assert editor.get(reverse("api:session_get", args=["h/1"])).json()["forked_from"] is None
+
+
+def test_fork_without_a_body_names_and_ids_the_fork_itself(editor: Client, edited: WorkflowSession) -> None:
+    response = editor.post(reverse("api:history_fork", args=["h/1", 3]), {}, content_type="application/json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["session_id"].startswith("h/1-fork-v3-")
+    assert response.json()["name"] == "h/1 (fork of v3)"
+
+
+def test_fork_refusals(api: Any, editor: Client, edited: WorkflowSession) -> None:
+    url = reverse("api:history_fork", args=["h/1", 2])
+
+    taken = editor.post(url, {"session_id": "h/1"}, content_type="application/json")
+    unknown = editor.post(
+        reverse("api:history_fork", args=["h/1", 99]), {"session_id": "x"}, content_type="application/json"
+    )
+    runner = api("runner").post(url, {"session_id": "x"}, content_type="application/json")
+
+    assert taken.status_code == 422
+    assert "already exists" in error_of(taken)["message"]
+    assert unknown.status_code == 404
+    assert runner.status_code == 403
+    assert error_of(runner)["details"]["role"] == "editor"
+    assert WorkflowSession.objects.count() == 1

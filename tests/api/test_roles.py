@@ -46,6 +46,18 @@ def exported(run: WorkflowRun) -> bytes:
     return json.dumps(data).encode()
 
 
+def another_run(status: str) -> Callable[[WorkflowRun], str]:
+    """The URL of a run in `status` that nobody started, on the session; `name` is the endpoint."""
+
+    def url(run: WorkflowRun, name: str) -> str:
+        made = WorkflowRun.objects.create(
+            session=run.session, workflow=run.workflow, status=status, inputs={"topic": "cached"}
+        )
+        return reverse(f"api:{name}", args=[made.run_id])
+
+    return lambda run: url(run, "run_cancel" if status == "queued" else "run_again")
+
+
 CALLS = {
     "list sessions": Call("get", lambda run: "/api/v1/sessions", "viewer", 200),
     "create a session": Call("post", lambda run: "/api/v1/sessions", "runner", 201, {"session_id": "new"}),
@@ -66,10 +78,14 @@ CALLS = {
     "delete an entry": Call("delete", s("cache_entry_get", "blog_posts", "cached"), "editor", 200),
     "start a run": Call("post", s("run_start"), "runner", 201, {"inputs": {"topic": "cached"}}),
     "get a run": Call("get", lambda run: reverse("api:run_get", args=[run.run_id]), "viewer", 200),
+    "cancel a run": Call("post", another_run("queued"), "editor", 200),
+    "run a run again": Call("post", another_run("succeeded"), "runner", 201),
     "list changes": Call("get", s("history_list"), "viewer", 200),
     "get a change": Call("get", s("history_get", 2), "viewer", 200),
     "diff versions": Call("get", lambda run: s("history_diff")(run) + "?before=1", "viewer", 200),
     "restore a version": Call("post", s("history_restore", 1), "editor", 200, headers={"If-Match": '"2"'}),
+    "undo a change": Call("post", s("history_undo", 2), "editor", 200),
+    "fork from a version": Call("post", s("history_fork", 1), "editor", 201, {"session_id": "forked"}),
     "export": Call("get", s("session_export"), "viewer", 200),
     "import": Call("post", lambda run: "/api/v1/imports", "editor", 201, exported),
 }

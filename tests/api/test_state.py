@@ -57,7 +57,7 @@ def test_put_replaces_the_state_and_answers_the_new_etag(editor: Client, blog: W
     assert response["ETag"] == '"1"'
     assert response.json()["version"] == 1
     assert response.json()["change"]["source"] == "edit"
-    assert response.json()["undo_url"] == reverse("api:history_restore", args=["blog", 0])
+    assert response.json()["undo_url"] == reverse("api:history_undo", args=["blog", 1])
     assert stored_state("blog") == {"only": 1}
 
 

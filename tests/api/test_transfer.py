@@ -92,3 +92,20 @@ def test_a_file_over_the_limit_is_413(editor: Client, settings: Any) -> None:
     response = editor.post(IMPORTS, b"{" + b" " * 100 + b"}", content_type="application/json")
 
     assert response.status_code == 413
+
+
+def test_a_fork_exports_and_imports_with_its_origin(editor: Client, blog: WorkflowSession) -> None:
+    forked = editor.post(
+        reverse("api:history_fork", args=["blog", 0]), {"session_id": "fork"}, content_type="application/json"
+    )
+    assert forked.status_code == 201, forked.content
+    exported = editor.get(reverse("api:session_export", args=["fork"])).json()
+    assert exported["session"]["forked_from"] == {"session_id": "blog", "version": 0}
+    WorkflowSession.objects.filter(session_id="fork").delete()
+
+    response = editor.post(IMPORTS, json.dumps(exported), content_type="application/json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["session"]["forked_from"]["session_id"] == "blog"
+    fork = WorkflowSession.objects.get(session_id="fork")
+    assert (fork.forked_from, fork.forked_from_version) == (blog, 0)

@@ -128,6 +128,10 @@ def dashboard_pages(seeded: Seeded) -> list[tuple[str, str]]:
         ("confirm clearing a cache", session + "state/clear/?path=" + json.dumps(["blog_posts"])),
         ("confirm deleting an entry", session + "state/delete/?path=" + entry_path),
         ("confirm restoring", session + "state/versions/1/restore/"),
+        # The second run cached the second post, which nothing changed later; version 3's tone did change.
+        ("confirm undoing a change", session + f"state/versions/{last - 2}/undo/"),
+        ("refused undo (409 conflict)", session + f"state/versions/{last - 1}/undo/"),
+        ("fork from a version", session + "state/versions/1/fork/"),
         ("import", session + "import/"),
         ("API tokens", "/account/tokens/"),
     ]
@@ -145,6 +149,9 @@ def admin_pages(seeded: Seeded) -> list[tuple[str, str]]:
         ("admin confirm clearing all", session + "state/clear/"),
         ("admin confirm deleting an entry", session + "state/delete/?path=" + json.dumps(["blog_posts", 0])),
         ("admin confirm restoring", session + "state/restore/1/"),
+        ("admin confirm undoing a change", session + f"state/undo/{last - 2}/"),
+        ("admin refused undo (409 conflict)", session + f"state/undo/{last - 1}/"),
+        ("admin fork from a version", session + "state/fork/1/"),
         ("admin import", "/admin/sessions_app/workflowsession/import/"),
         ("admin runs", "/admin/sessions_app/workflowrun/"),
         ("admin run", f"/admin/sessions_app/workflowrun/{seeded.run_pk}/change/"),

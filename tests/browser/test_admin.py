@@ -134,7 +134,7 @@ def test_a_conflict_shows_what_changed_and_is_resolved(
     assert (state["tone"], state["audience"]) == ("warm", "engineers")
 
 
-def test_delete_one_cached_entry_and_restore_it_from_history(
+def test_delete_one_cached_entry_and_undo_it_from_history(
     logged_in_page: Page, live_stack: ServeStack, tmp_path: Path
 ) -> None:
     page = logged_in_page
@@ -151,12 +151,14 @@ def test_delete_one_cached_entry_and_restore_it_from_history(
 
     page.get_by_role("link", name="State history").first.click()
     expect(page.locator("#change-2")).to_contain_text("Version 2 · Clear")
-    page.get_by_role("link", name="Undo (restore version 1)…").click()
+    page.locator("section", has=page.locator("#change-2")).get_by_role(
+        "link", name="Undo this change…"
+    ).click()
     expect(page.locator("table.state-diff")).to_contain_text("Alpha")
-    page.get_by_role("button", name="Restore version 1").click()
+    page.get_by_role("button", name="Undo version 2").click()
 
-    expect(page.locator(".messagelist")).to_contain_text("Restored version 1: cached the post on 'Alpha'")
+    expect(page.locator(".messagelist")).to_contain_text("Undid version 2: cached the post on 'Alpha'")
     expect(page.locator(".messagelist")).to_contain_text("(now version 3)")
     assert [p["topic"] for p in stored(live_stack, session_id)["blog_posts"]] == ["Alpha", "Beta"]
     page.get_by_role("link", name="State history").first.click()
-    expect(page.locator("#change-3")).to_contain_text("Restore")
+    expect(page.locator("#change-3")).to_contain_text("Undo")

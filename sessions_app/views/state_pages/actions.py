@@ -88,6 +88,7 @@ def _confirm(
         "session": session,
         "links": links,
         "kind": kind,
+        "version": version,
         "title": _title(kind, path, version, session, state),
     }
     try:

@@ -129,3 +129,16 @@ class SessionImportForm(forms.Form):
                 f"{filesizeformat(limit)}. Nothing was imported."
             )
         return transfer_parse(upload.read())
+
+
+class ForkForm(forms.Form):
+    """Fork a session from a version: the new session's id and name, both optional."""
+
+    session_id = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=255,
+        label="New session id",
+        help_text="Leave empty to have one made from this session's id.",
+    )
+    name = forms.CharField(required=False, max_length=200, label="Name")

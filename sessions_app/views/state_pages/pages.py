@@ -144,12 +144,13 @@ class HistoryItem:
     diff_url: str | None
     restore_url: str | None
     undo_url: str | None
+    fork_url: str | None
 
 
 def undo_url(links: StateLinks, change: StateChange, floor: int | None) -> str | None:
-    """Return the link that restores the version before `change`, when it can be rebuilt."""
+    """Return the page that undoes `change` alone, when the version before it can be rebuilt."""
     before = change.version - 1
-    return links.url("restore", before) if floor is not None and before >= floor else None
+    return links.url("undo", change.version) if floor is not None and before >= floor else None
 
 
 def history_page(
@@ -167,6 +168,9 @@ def history_page(
             else None,
             restore_url=links.url("restore", change.version) if change.version != session.version else None,
             undo_url=undo_url(links, change, floor),
+            fork_url=links.url("fork", change.version)
+            if floor is not None and change.version >= floor
+            else None,
         )
         for change in page
     ]

@@ -18,6 +18,8 @@ urlpatterns = [
     path("state/clear/", state.state_clear, name="state_clear"),
     path("state/delete/", state.state_delete, name="state_delete"),
     path("state/versions/<int:version>/restore/", state.state_restore, name="state_restore"),
+    path("state/versions/<int:version>/undo/", state.state_undo, name="state_undo"),
+    path("state/versions/<int:version>/fork/", state.state_fork, name="state_fork"),
     path("export/", state.state_export, name="state_export"),
     path("import/", state.state_import, name="state_import"),
 ]

@@ -1,7 +1,7 @@
 """A session's state pages on the dashboard: what it holds, its history, diffs, and the actions on it.
 
 Viewers (`CAN_VIEW`) see the state, history, diffs and may download the session; editors
-(`CAN_EDIT_STATE`) also clear, delete, restore and import. A refused request changes nothing
+(`CAN_EDIT_STATE`) also clear, delete, restore, undo one change, fork and import. A refused request changes nothing
 and answers 403. The admin offers the same pages (`sessions_app.admin.state_views`).
 """
 
@@ -19,6 +19,7 @@ from sessions_app.state.store import state_load
 from sessions_app.views import HtmxHttpRequest
 from sessions_app.views.access import role_required
 from sessions_app.views.state_pages.actions import action_page, import_page
+from sessions_app.views.state_pages.history_actions import fork_page, undo_page
 from sessions_app.views.state_pages.pages import (
     StateLinks,
     diff_page,
@@ -102,6 +103,30 @@ def state_delete(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
 def state_restore(request: HtmxHttpRequest, session_id: str, version: int) -> HttpResponse:
     """Confirm, then make the state what it was at `version`."""
     return _action(request, session_id, "restore", version)
+
+
+@role_required(CAN_EDIT_STATE, doing="undo a change")
+@require_http_methods(["GET", "POST"])
+def state_undo(request: HtmxHttpRequest, session_id: str, version: int) -> HttpResponse:
+    """Confirm, then take back the change that made `version`, keeping later ones."""
+    session = session_get(session_id=session_id)
+    links = site_links(session_id)
+    return undo_page(request, session=session, version=version, links=links, context=BASE)
+
+
+@role_required(CAN_EDIT_STATE, doing="fork a session")
+@require_http_methods(["GET", "POST"])
+def state_fork(request: HtmxHttpRequest, session_id: str, version: int) -> HttpResponse:
+    """Ask for an id and name, then make a new session from the state at `version`."""
+    session = session_get(session_id=session_id)
+    return fork_page(
+        request,
+        session=session,
+        version=version,
+        after=lambda fork: reverse("session_detail", args=[fork.session_id]),
+        links=site_links(session_id),
+        context={**BASE, "can_edit": True},
+    )
 
 
 @role_required(CAN_VIEW, doing="download sessions")

@@ -47,6 +47,7 @@ def on_postgresql(sql: str):  # noqa: ANN201 -- RunPython's callable
 
 
 class Migration(migrations.Migration):
-    dependencies = [("sessions_app", "0006_api_tokens")]
+    # Both: main has 0007_run_cancel and 0008_forks side by side (each after 0006); this joins them.
+    dependencies = [("sessions_app", "0007_run_cancel"), ("sessions_app", "0008_forks")]
 
     operations = [migrations.RunPython(on_postgresql(CREATE), on_postgresql(DROP), elidable=False)]
