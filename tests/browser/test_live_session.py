@@ -36,16 +36,27 @@ def live_stack(start_serve: Callable[..., ServeStack]) -> Iterator[ServeStack]:
 
 
 @pytest.fixture
-def other_page(
+def new_person(
     browser: Browser, live_stack: ServeStack, browser_user: BrowserUser, log_in: Callable[..., None]
-) -> Iterator[Page]:
-    """A second person's browser (a context of its own), logged in as the same user."""
-    context = browser.new_context(base_url=live_stack.base_url)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    log_in(page, browser_user)
-    yield page
-    context.close()
+) -> Iterator[Callable[[], Page]]:
+    """Return a function opening another person's browser (a context, so a window, of its own), logged in.
+
+    A window of its own each: pages that share one are background tabs but one, and a background
+    tab drops its streams until it is shown.
+    """
+    contexts = []
+
+    def open_page() -> Page:
+        context = browser.new_context(base_url=live_stack.base_url)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        page = context.new_page()
+        log_in(page, browser_user)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
 
 
 def version(page: Page) -> int:
@@ -54,7 +65,7 @@ def version(page: Page) -> int:
 
 
 def test_the_session_page_and_list_follow_a_run_started_elsewhere_keeping_what_was_typed(
-    logged_in_page: Page, other_page: Page
+    logged_in_page: Page, new_person: Callable[[], Page]
 ) -> None:
     page = logged_in_page
     session_id = f"live-page {secrets.token_hex(3)}"
@@ -68,14 +79,14 @@ def test_the_session_page_and_list_follow_a_run_started_elsewhere_keeping_what_w
     expect(page.locator("#cache-status")).to_contain_text("Not cached yet")
     page.evaluate(MARK)
 
-    # The session list, open in the other browser, shows the session with no run.
-    lister = other_page.context.new_page()
+    # The session list, open in a second browser, shows the session with no run; a third will start it.
+    lister, other_page = new_person(), new_person()
     lister.goto("/sessions/")
     row = lister.locator("tr", has=lister.get_by_role("link", name=session_id, exact=True))
     expect(row).to_contain_text("none")
     lister.evaluate(MARK)
 
-    # The other browser starts a run of that topic on the session.
+    # The third browser starts a run of that topic on the session.
     other_page.goto(page.url)
     start_run(other_page, topic)
 
