@@ -61,6 +61,7 @@ class RunForm(forms.Form):
         *args: Any,
         workflow_class: type[Workflow],
         cache_check_url: str | None = None,
+        recheck_on: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -76,7 +77,8 @@ class RunForm(forms.Form):
             self.fields[self.cache_field].widget.attrs.update(
                 {
                     "hx-get": cache_check_url,
-                    "hx-trigger": "input changed delay:300ms",
+                    # `recheck_on`: a trigger that says the cache may have changed (the session page's live signal).
+                    "hx-trigger": "input changed delay:300ms" + (f", {recheck_on}" if recheck_on else ""),
                     "hx-include": "closest form",
                     "hx-target": "#cache-status",
                     "hx-swap": "outerHTML",

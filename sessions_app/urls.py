@@ -6,7 +6,7 @@ from urllib.parse import unquote
 
 from django.urls import include, path, register_converter
 
-from sessions_app.views import caches, events, run_list, runs, sessions, tokens
+from sessions_app.views import caches, events, live, run_list, runs, sessions, tokens
 
 
 class SessionIdConverter:
@@ -38,6 +38,9 @@ urlpatterns = [
     path("sessions/<session_id:session_id>/", sessions.session_detail, name="session_detail"),
     path("sessions/<session_id:session_id>/runs/", runs.run_create, name="run_create"),
     path("sessions/<session_id:session_id>/cache/", sessions.session_cache_check, name="session_cache_check"),
+    path("sessions/<session_id:session_id>/sections/", sessions.session_sections, name="session_sections"),
+    path("sessions/<session_id:session_id>/row/", sessions.session_row, name="session_row"),
+    path("live/sessions/", live.session_changes, name="session_changes"),
     path(
         "sessions/<session_id:session_id>/entries/<int:entry_id>/",
         caches.legacy_entry,

@@ -47,6 +47,7 @@ PUBLIC = {
     "readyz",
     "metrics",
     "run_events",  # answers a plain 403 itself
+    "session_changes",  # so does the session change stream
     "favicon",
 }
 

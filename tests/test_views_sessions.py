@@ -125,7 +125,7 @@ def test_list_shows_the_columns(user_client: Client) -> None:
 
     html = user_client.get(reverse("session_list")).content.decode()
 
-    row = re.search(r"<tr>\s*<td><a href=\"/sessions/s1/\".*?</tr>", html, re.S).group(0)
+    row = re.search(r"<tr[^>]*>\s*<td><a href=\"/sessions/s1/\".*?</tr>", html, re.S).group(0)
     assert "My session" in row
     assert "BlogPostGenerator" in row
     assert '<td class="number">3</td>' in row

@@ -4,7 +4,7 @@ Django gives every ASGI request a thread of its own for its sync work (each midd
 the session and user reads) and keeps it until the response ends, which for an event stream is
 when the run ends: a thousand watchers would hold a thousand idle threads, and a thousand
 database connections opened one per thread. `StreamRequests` puts the requests of
-`/runs/<id>/events/` in a `ThreadSensitiveContext` whose executor is one of a few single threads
+`/runs/<id>/events/` (and the session change streams, `/live/sessions/`) in a `ThreadSensitiveContext` whose executor is one of a few single threads
 shared by all of them, so they cost no thread of their own. Their sync work is short (a few queries
 before the stream starts), and the feeds read the database on a thread of their own. There are
 STREAM_THREADS such threads, taken in turn, so that one request's database round trips do not
@@ -24,7 +24,7 @@ from asgiref.sync import ThreadSensitiveContext
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
 
-STREAM_PATH = re.compile(r"/runs/[^/]+/events/$")
+STREAM_PATH = re.compile(r"/runs/[^/]+/events/$|/live/sessions/$")
 STREAM_THREADS = 8
 # Each executor runs one call at a time on one thread, as a ThreadSensitiveContext requires.
 _STREAM_THREADS = itertools.cycle(

@@ -1,9 +1,10 @@
 """Wake a run's feed when the run changes: PostgreSQL's LISTEN/NOTIFY, or a plain timer elsewhere.
 
 On PostgreSQL, triggers (migration 0005) send `NOTIFY wfsite_runs, '<run pk>'` when a run gets
-events or changes status. Each web process's event loop has one `Listener`: one connection of
-its own (outside the pool) that listens for as long as any feed does, and wakes the feeds of the
-runs named. While it is connected a feed sleeps until woken (or a slow fallback timer, in case a
+events or changes status, and (migration 0009) `NOTIFY wfsite_sessions, '<session pk>'` when
+what a session's pages show may have changed. Each web process's event loop has one `Listener`:
+one connection of its own (outside the pool) that listens on both channels for as long as any
+feed does, and wakes the feeds of the rows named. While it is connected a feed sleeps until woken (or a slow fallback timer, in case a
 notification was lost); while it is not (SQLite, the server restarting) `Wakeup.listening` is
 False and the feed polls on its own timer, as before. After reconnecting, every feed is woken
 once, for whatever it missed.
@@ -21,6 +22,8 @@ from typing import Any
 from django.db import connection
 
 CHANNEL = "wfsite_runs"
+SESSIONS_CHANNEL = "wfsite_sessions"
+CHANNELS = (CHANNEL, SESSIONS_CHANNEL)
 RECONNECT_SECONDS = 2.0
 # How long one wait for notifications lasts before the listener checks whether anyone still listens.
 CHECK_SECONDS = 1.0
@@ -51,21 +54,22 @@ class Listener:
     """The LISTEN connection of one event loop, shared by every feed that runs in it."""
 
     def __init__(self) -> None:
-        self.wakeups: dict[int, set[Wakeup]] = {}
+        # Keyed by (channel, the row's pk as the payload spells it).
+        self.wakeups: dict[tuple[str, str], set[Wakeup]] = {}
         self.task: asyncio.Task[None] | None = None
         self.connected = False
 
-    def add(self, run_pk: int, wakeup: Wakeup) -> None:
-        self.wakeups.setdefault(run_pk, set()).add(wakeup)
+    def add(self, pk: int, wakeup: Wakeup, *, channel: str = CHANNEL) -> None:
+        self.wakeups.setdefault((channel, str(pk)), set()).add(wakeup)
         wakeup.listening = self.connected
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self.run())
 
-    def remove(self, run_pk: int, wakeup: Wakeup) -> None:
-        waiting = self.wakeups.get(run_pk, set())
+    def remove(self, pk: int, wakeup: Wakeup, *, channel: str = CHANNEL) -> None:
+        waiting = self.wakeups.get((channel, str(pk)), set())
         waiting.discard(wakeup)
         if not waiting:
-            self.wakeups.pop(run_pk, None)
+            self.wakeups.pop((channel, str(pk)), None)
 
     def _connected(self, connected: bool) -> None:
         self.connected = connected
@@ -89,11 +93,12 @@ class Listener:
         import psycopg
 
         async with await psycopg.AsyncConnection.connect(**listen_params(), autocommit=True) as conn:
-            await conn.execute(f"LISTEN {CHANNEL}")
+            for channel in CHANNELS:
+                await conn.execute(f"LISTEN {channel}")
             self._connected(True)
             while self.wakeups:
                 async for note in conn.notifies(timeout=CHECK_SECONDS):
-                    for wakeup in self.wakeups.get(int(note.payload), ()) if note.payload.isdigit() else ():
+                    for wakeup in self.wakeups.get((note.channel, note.payload), ()):
                         wakeup.set()
         self._connected(False)
 
@@ -109,16 +114,23 @@ def listen_params() -> dict[str, Any]:
 _listeners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Listener] = weakref.WeakKeyDictionary()
 
 
+def listener() -> Listener | None:
+    """Return this event loop's Listener on PostgreSQL, None elsewhere (where feeds only poll)."""
+    if connection.vendor != "postgresql":
+        return None
+    return _listeners.setdefault(asyncio.get_running_loop(), Listener())
+
+
 @asynccontextmanager
 async def listening(run_pk: int) -> AsyncIterator[Wakeup]:
     """Yield the Wakeup of run `run_pk` for as long as the block runs (woken by NOTIFY on PostgreSQL)."""
     wakeup = Wakeup()
-    if connection.vendor != "postgresql":
+    loop_listener = listener()
+    if loop_listener is None:
         yield wakeup
         return
-    listener = _listeners.setdefault(asyncio.get_running_loop(), Listener())
-    listener.add(run_pk, wakeup)
+    loop_listener.add(run_pk, wakeup)
     try:
         yield wakeup
     finally:
-        listener.remove(run_pk, wakeup)
+        loop_listener.remove(run_pk, wakeup)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
-from sessions_app.models import StateEntry, WorkflowSession
+from sessions_app.models import StateEntry, WorkflowRun, WorkflowSession
 from sessions_app.workflow.cache import normalize_key
 
 
@@ -53,3 +55,42 @@ def session_get(*, session_id: str) -> WorkflowSession:
 def session_forks(*, session: WorkflowSession) -> QuerySet[WorkflowSession]:
     """Return the sessions forked from `session`, oldest first, without their state."""
     return WorkflowSession.objects.for_list().filter(forked_from=session).order_by("created_at", "id")
+
+
+def session_row_get(*, session_id: str) -> WorkflowSession:
+    """Return the session with this id as the session list reads it (without its state), or raise Http404."""
+    return get_object_or_404(WorkflowSession.objects.for_list(), session_id=session_id)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a session's live pages show, condensed: `token` changes whenever they would.
+
+    It is made of the state's version, the run count, the last run status and the id and
+    status of every queued or running run, so a run starting, being claimed, ending (even with
+    the status the last one had) or a write to the state by anyone changes it, and nothing else
+    does (a heartbeat, a token chunk). `active`: the session has a queued or running run.
+    """
+
+    token: str
+    active: bool
+
+
+def session_signatures(*, pks: Iterable[int]) -> dict[int, Signature]:
+    """Return the signature of each of these sessions that exists, in two indexed queries."""
+    wanted = sorted(set(pks))
+    if not wanted:
+        return {}
+    active: dict[int, list[tuple[int, str]]] = {}
+    runs = WorkflowRun.objects.active().filter(session_id__in=wanted).order_by("pk")
+    for session_pk, run_pk, status in runs.values_list("session_id", "pk", "status"):
+        active.setdefault(session_pk, []).append((run_pk, status))
+    rows = WorkflowSession.objects.filter(pk__in=wanted).values_list(
+        "pk", "version", "run_count", "last_run_status"
+    )
+    signatures = {}
+    for pk, version, run_count, last_status in rows:
+        shown = repr((version, run_count, last_status, active.get(pk, [])))
+        token = hashlib.blake2b(shown.encode(), digest_size=8).hexdigest()
+        signatures[pk] = Signature(token=token, active=pk in active)
+    return signatures

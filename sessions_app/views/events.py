@@ -26,7 +26,6 @@ feed reads for it, so a thousand streams do not hold a thousand connections.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from uuid import UUID
 
@@ -39,6 +38,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
 from sessions_app.live.feeds import Update, watch, watched_run
+from sessions_app.live.sse import sse_message
 from sessions_app.markdown import markdown_blocks, post_split, render_blocks, render_markdown
 from sessions_app.models import RunEvent, WorkflowRun
 from sessions_app.ops.instruments import counted_stream
@@ -51,7 +51,6 @@ from sessions_app.views.errors import RequestRefused
 HEARTBEAT_SECONDS = 15.0
 WRITE_BYTES = 16_384
 RUN_PAGE = "runs/run_detail.html"
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @login_not_required  # checked below: an EventSource gets a plain 403, not a redirect to log in
@@ -102,15 +101,6 @@ def last_event_id(request: HttpRequest) -> int:
             )
         return int(text)
     return 0
-
-
-def sse_message(data: str = "", *, event: str | None = None, seq: int | None = None) -> str:
-    """Format one server-sent event; each line of `data` gets its own `data:` field."""
-    fields = [f"event: {event}"] if event else []
-    if seq is not None:
-        fields.append(f"id: {seq}")
-    fields += [f"data: {line}" for line in _LINE_BREAK.split(data)]
-    return "\n".join(fields) + "\n\n"
 
 
 def partial(target: str, swap: str, html: str) -> str:

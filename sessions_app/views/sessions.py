@@ -18,11 +18,17 @@ from sessions_app.selectors.sessions import (
     SessionFilters,
     session_get,
     session_list,
+    session_row_get,
 )
 from sessions_app.services.sessions import session_create
 from sessions_app.views import HtmxHttpRequest, wants_partial
 from sessions_app.views.access import role_required
-from sessions_app.views.session_page import key_status, session_context
+from sessions_app.views.session_page import (
+    changes_url,
+    key_status,
+    session_context,
+    session_sections_context,
+)
 
 PAGE_SIZE = 50
 
@@ -46,6 +52,8 @@ def _session_list(request: HtmxHttpRequest, form: SessionCreateForm, status: int
     context = {
         "filters": filters,
         "page": page,
+        # Where each listed row is, for the list's change stream (views.live).
+        "changes_url": changes_url([session.pk for session in page.object_list]),
         "workflows": list(workflow_classes()),
         "create_form": form,
     }
@@ -97,3 +105,26 @@ def session_cache_check(request: HtmxHttpRequest, session_id: str) -> HttpRespon
     session = session_get(session_id=session_id)
     context = {"session": session, "key_status": key_status(session, request.GET)}
     return render(request, "sessions/session_detail.html#cache-status", context)
+
+
+@role_required(CAN_VIEW, doing="see sessions")
+@require_GET
+def session_sections(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+    """Send the session page's live sections again (not its form), each as an `<hx-partial>` to morph in."""
+    session = session_get(session_id=session_id)
+    context = session_sections_context(
+        session, entries_page=request.GET.get("entries_page"), paged_cache=request.GET.get("cache")
+    )
+    response = render(request, "sessions/session_page/sections.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@role_required(CAN_VIEW, doing="see sessions")
+@require_GET
+def session_row(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
+    """Send the session's row of the session list again."""
+    session = session_row_get(session_id=session_id)
+    response = render(request, "sessions/_session_row.html", {"session": session})
+    response["Cache-Control"] = "no-store"
+    return response

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sessions_app', '0008_forks'),
+        ('sessions_app', '0009_session_change_notifications'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
