@@ -131,6 +131,16 @@ def launch_serve(directory: Path, *serve_args: str, env: Mapping[str, str] | Non
     return ServeStack(process=process, base_url=base_url, env=env, log_path=log_path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hasher() -> Iterator[None]:
+    """Hash passwords with MD5 in tests: each login or create_user with the default PBKDF2 costs
+    a good part of a second on a busy machine. The stacks in subprocesses keep the real hasher."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(scope="session")
 def start_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ServeStack]]:
     """Return a function that starts a `manage.py serve` stack; any left running stop at the end."""
