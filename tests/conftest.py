@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,20 +86,32 @@ SERVING = re.compile(r"^Serving (http://\S+?)/? \(", re.MULTILINE)
 
 def wait_until_ready(process: subprocess.Popen[bytes], log_path: Path) -> str:
     """Wait for serve's "Serving <url>" line (printed once its web processes answer); return the URL."""
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
+    from tests.waiting import wait_for
+
+    def serving() -> str | None:
         log = log_path.read_text(errors="replace")
         if found := SERVING.search(log):
             return found.group(1)
         if process.poll() is not None:
             pytest.fail(f"manage.py serve exited with {process.returncode}:\n{log}")
-        time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
+        return None
+
     try:
-        process.wait(STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    pytest.fail(f"manage.py serve did not say it was serving within {READY_TIMEOUT_SECONDS}s:\n{log}")
+        url: str = wait_for(
+            serving,
+            timeout=READY_TIMEOUT_SECONDS,
+            what="manage.py serve to say it was serving",
+            every=0.1,
+            detail=lambda: log_path.read_text(errors="replace"),
+        )
+    except BaseException:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        raise
+    return url
 
 
 def launch_serve(directory: Path, *serve_args: str, env: Mapping[str, str] | None = None) -> ServeStack:

@@ -14,11 +14,12 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -29,6 +30,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port, run_manage
+from tests.waiting import wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 30.0
@@ -55,18 +57,6 @@ own_site = pytest.mark.skipif(
     os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
     reason="starts a site on its own database; it ran in the SQLite pass of make test",
 )
-
-
-def wait_for(condition: Callable[[], Any], *, timeout: float, what: str, every: float = 0.1) -> Any:
-    """Return condition()'s first truthy value; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}", pytrace=False)
-        time.sleep(every)
 
 
 @dataclass
@@ -130,16 +120,16 @@ class SiteProcesses:
         command = [sys.executable, "-m", "uvicorn", "--factory", UVICORN_APP, "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--lifespan", "off", "--timeout-graceful-shutdown", "1"]
         command += ["--no-access-log"]
-        self.web = self._spawn("web", command, self.env)
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.web.poll() is not None:
-                pytest.fail(f"uvicorn exited with {self.web.returncode}:\n{self.logs()}", pytrace=False)
+        web = self.web = self._spawn("web", command, self.env)
+
+        def answers() -> bool:
+            if web.poll() is not None:
+                pytest.fail(f"uvicorn exited with {web.returncode}:\n{self.logs()}", pytrace=False)
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url("/accounts/login/"), timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        pytest.fail(f"uvicorn did not answer within {READY_TIMEOUT:g} s:\n{self.logs()}", pytrace=False)
+                return httpx.get(self.url("/accounts/login/"), timeout=2).status_code == 200
+            return False
+
+        wait_for(answers, timeout=READY_TIMEOUT, what="uvicorn to answer", every=0.1, detail=self.logs)
 
     def kill_web(self, signum: int = signal.SIGKILL) -> None:
         """Stop the web server the hard way (by default), as a crash or an OOM kill would."""
@@ -157,6 +147,18 @@ class SiteProcesses:
     def start_reaper(self, loop: float = 0.5, **env: str) -> None:
         command = [sys.executable, str(BASE_DIR / "manage.py"), "reap_runs", "--loop", str(loop)]
         self.reaper = self._spawn("reaper", [*command, "--skip-checks"], {**self.env, **env})
+
+    def newest_event(self, run_id: str) -> int:
+        """Return the seq of the run's newest stored event (0 for none), read from the site's SQLite file."""
+        url = self.env["DATABASE_URL"]
+        assert url.startswith("sqlite:///"), "reads the site's own SQLite file"
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"), timeout=20)) as con:
+            row = con.execute(
+                "SELECT max(e.seq) FROM sessions_app_runevent e JOIN sessions_app_workflowrun r"
+                " ON e.run_id = r.id WHERE r.run_id = ?",
+                (uuid.UUID(run_id).hex,),
+            ).fetchone()
+        return int(row[0] or 0)
 
     def check_alive(self) -> None:
         """Fail the test, with the logs, if a process it started died on its own."""

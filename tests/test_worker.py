@@ -12,9 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import run_manage
+from tests.waiting import wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 OLD_STATE = {"blog_posts": [{"topic": "Old topic", "blog_post": "kept post"}], "note": "written before"}
@@ -85,14 +84,6 @@ class Site:
             "SELECT seq, event, content FROM sessions_app_runevent WHERE run_id = ? ORDER BY seq",
             self.run_row(run_id)["id"],
         )
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

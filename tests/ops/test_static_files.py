@@ -8,7 +8,6 @@ import re
 import secrets
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ import pytest
 from django.test import Client
 
 from tests.conftest import BASE_DIR, READY_TIMEOUT_SECONDS, free_port, run_manage
+from tests.waiting import wait_for
 
 YEAR = "max-age=315360000"
 
@@ -48,7 +48,7 @@ def production_site(tmp_path: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(f"{base}/healthz", process)
+        wait_until_answers(f"{base}/healthz", process)
         yield base
     finally:
         process.terminate()
@@ -56,16 +56,16 @@ def production_site(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
+def wait_until_answers(url: str, process: subprocess.Popen[bytes]) -> None:
+    def answers() -> bool:
         assert process.poll() is None, "uvicorn exited"
         try:
             with urllib.request.urlopen(url, timeout=2):
-                return
+                return True
         except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    pytest.fail(f"{url} did not answer")
+            return False
+
+    wait_for(answers, timeout=READY_TIMEOUT_SECONDS, what=f"{url} to answer")
 
 
 def get(url: str, **headers: str) -> tuple[int, Message, bytes]:
