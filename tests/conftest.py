@@ -16,11 +16,10 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-
-# A file-based SQLite test database, so tests that run code in threads share it.
-from tests.django_fixtures import django_db_modify_db_settings  # noqa: F401
+from django.db import connection, connections
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Generous: on a loaded two-core machine, several processes importing Django can take a minute.
@@ -140,6 +139,48 @@ def launch_serve(directory: Path, *serve_args: str, env: Mapping[str, str] | Non
         )
     base_url = wait_until_ready(process, log_path)
     return ServeStack(process=process, base_url=base_url, env=env, log_path=log_path)
+
+
+# -- the test database -------------------------------------------------------------------------------
+# Threads need a test database they can share. pytest-django's SQLite test database is in memory
+# by default, which other threads' connections reach only through SQLite's shared cache, whose
+# table locks fail at once instead of waiting; so SQLite tests here run on a file.
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Put the SQLite test database in a file, so that threads share it."""
+    settings = connections["default"].settings_dict
+    if connections["default"].vendor == "sqlite":
+        settings.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture
+def shared_db(transactional_db: None) -> None:
+    """Fail clearly when the test database cannot be shared by threads (see above)."""
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.fail(
+            "the SQLite test database is in memory, so threads cannot share it: give it a file "
+            "(django_db_modify_db_settings in tests/conftest.py)"
+        )
+
+
+@pytest.fixture
+def make_session(db: None) -> Callable[..., Any]:
+    """Return a function that creates a session row holding a given state."""
+    from sessions_app.models import WorkflowSession
+    from sessions_app.state.store import state_replace
+
+    def make(state: dict[str, Any] | None = None, session_id: str = "s", **fields: Any) -> Any:
+        # The built-in workflow that caches in a list, so that `blog_posts` is a declared cache.
+        fields.setdefault("workflow", "BlogPostGenerator")
+        session = WorkflowSession.objects.create(session_id=session_id, **fields)
+        state_replace(session, state or {})
+        return session
+
+    return make
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -37,13 +37,10 @@ from sessions_app.workflow import BlogPostGenerator
 from sessions_app.workflow.errors import StorageBusyError
 from sessions_app.workflow.offline_model import OfflineModel
 from tests.conftest import ServeStack
-from tests.django_fixtures import django_db_modify_db_settings
 from tests.live.stream_page import apply, page_for
 from tests.site_processes import SiteClient, SiteProcesses, own_site, session_path
 from tests.waiting import wait_for
 from tests.workflow.fake_openai_server import FakeOpenAIServer, Script
-
-__all__ = ["django_db_modify_db_settings"]
 
 WORKFLOWS = "sessions_app.workflow.BlogPostGenerator,tests.stack_workflows.Checkpointing"
 START_CHECKPOINTING = """

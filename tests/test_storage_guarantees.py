@@ -25,7 +25,7 @@ from sessions_app.workflow import (
     Workflow,
     WorkflowStorage,
 )
-from tests.django_fixtures import in_threads, shared_db  # noqa: F401
+from tests.django_fixtures import in_threads
 from tests.workflow.conftest import Cacher
 
 STORAGES = ["sqlite", "django"]

@@ -26,16 +26,9 @@ from sessions_app.workflow import (
 )
 from sessions_app.workflow.state import MISSING, Op, diff
 from sessions_app.workflow.storage import SessionMeta
-from tests.django_fixtures import (
-    assert_rows_consistent,
-    django_db_modify_db_settings,
-    shared_db,
-    stored_state,
-)
+from tests.django_fixtures import assert_rows_consistent, stored_state
 from tests.test_storage_guarantees import Storing
 from tests.workflow.conftest import Cacher, FakeWriter
-
-__all__ = ["django_db_modify_db_settings", "shared_db"]
 
 pytestmark = pytest.mark.django_db
 
