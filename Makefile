@@ -48,6 +48,7 @@ check: install
 	$(RUN) python manage.py makemigrations --check --dry-run
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) mypy
 
 # The whole suite on SQLite, then again on PostgreSQL (see test-postgres).
 test: check chromium

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import enum
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from sessions_app.models import WorkflowRun, WorkflowSession
+from sessions_app.models import WorkflowRun, WorkflowSession, field_max_length
 from sessions_app.registry import RunParameter, run_parameters, workflow_classes
 from sessions_app.workflow import Workflow
 
-MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
-MAX_NAME = WorkflowSession._meta.get_field("name").max_length
+MAX_SESSION_ID = field_max_length(WorkflowSession, "session_id")
+MAX_NAME = field_max_length(WorkflowSession, "name")
 
 
 class SessionCreateForm(forms.Form):
@@ -35,7 +35,7 @@ class SessionCreateForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         names = list(workflow_classes())
-        self.fields["workflow"].choices = [(name, name) for name in names]
+        cast(forms.ChoiceField, self.fields["workflow"]).choices = [(name, name) for name in names]
         if names:
             self.fields["workflow"].initial = names[0]
 
@@ -73,7 +73,7 @@ class RunForm(forms.Form):
         cache = workflow_class.result_cache()
         self.cache_field = cache.key_inputs[0] if cache is not None else None
         self.checks_cache = bool(cache_check_url) and self.cache_field in self.fields
-        if self.checks_cache:
+        if self.checks_cache and self.cache_field is not None:
             self.fields[self.cache_field].widget.attrs.update(
                 {
                     "hx-get": cache_check_url,
@@ -178,11 +178,16 @@ class RunFilterForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["status"].choices = [("", "Any status"), *WorkflowRun.Status.choices]
-        self.fields["workflow"].choices = [("", "All workflows")] + [(n, n) for n in workflow_classes()]
+        cast(forms.ChoiceField, self.fields["status"]).choices = [
+            ("", "Any status"),
+            *WorkflowRun.Status.choices,
+        ]
+        cast(forms.ChoiceField, self.fields["workflow"]).choices = [("", "All workflows")] + [
+            (n, n) for n in workflow_classes()
+        ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         since, until = data.get("since"), data.get("until")
         if since and until and until < since:
             self.add_error("until", "The end of the range is before its start.")

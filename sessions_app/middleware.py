@@ -32,7 +32,7 @@ from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import DatabaseError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.deprecation import MiddlewareMixin
@@ -63,7 +63,7 @@ class ContentSecurityPolicyMiddleware(MiddlewareMixin):
 class SiteLoginRequiredMiddleware(LoginRequiredMiddleware):
     """Send a visitor who is not logged in to log in: the admin's login for admin pages."""
 
-    def handle_no_permission(self, request: HttpRequest, view_func: Any) -> HttpResponse:
+    def handle_no_permission(self, request: HttpRequest, view_func: Any) -> HttpResponseRedirect:
         match = request.resolver_match
         if match is not None and "admin" in match.namespaces:
             return redirect_to_login(

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from sessions_app.state.codec import StoredJSONField
+
+
+def field_max_length(model: type[models.Model], name: str) -> int:
+    """Return a text field's max_length: the limit forms and services check before a write."""
+    length = getattr(model._meta.get_field(name), "max_length", None)
+    assert isinstance(length, int), f"{model.__name__}.{name} has no max_length"
+    return length
 
 
 class WorkflowSessionQuerySet(models.QuerySet["WorkflowSession"]):
@@ -103,9 +110,7 @@ class WorkflowRunQuerySet(models.QuerySet["WorkflowRun"]):
         """Runs that are queued or running."""
         return self.filter(status__in=[WorkflowRun.Status.QUEUED, WorkflowRun.Status.RUNNING])
 
-    def stale(
-        self, *, now: timezone.datetime | None = None, after: timedelta | None = None
-    ) -> WorkflowRunQuerySet:
+    def stale(self, *, now: datetime | None = None, after: timedelta | None = None) -> WorkflowRunQuerySet:
         """Running runs whose worker has not sent a heartbeat within `after`."""
         now = now or timezone.now()
         after = after or timedelta(seconds=settings.WFSITE_HEARTBEAT_TIMEOUT)
@@ -207,13 +212,13 @@ class WorkflowRun(models.Model):
             return self.finished_at - self.started_at
         return None
 
-    def mark_running(self, *, now: timezone.datetime | None = None) -> None:
+    def mark_running(self, *, now: datetime | None = None) -> None:
         """Record that a worker picked the run up."""
         now = now or timezone.now()
         self.status, self.started_at, self.heartbeat_at = self.Status.RUNNING, now, now
         self.save(update_fields=["status", "started_at", "heartbeat_at"])
 
-    def mark_finished(self, status: str, *, error: str = "", now: timezone.datetime | None = None) -> None:
+    def mark_finished(self, status: str, *, error: str = "", now: datetime | None = None) -> None:
         """Record how the run ended."""
         self.status, self.error = status, error
         self.finished_at = now or timezone.now()

@@ -1,9 +1,4 @@
-"""Fixtures for tests on the Django models; import them into a test module to use them.
-
-Threads need a test database they can share. pytest-django's SQLite test database is in memory
-by default, which other threads' connections reach only through SQLite's shared cache, whose
-table locks fail at once instead of waiting; so SQLite tests here run on a file.
-"""
+"""Helpers for tests on the Django models (their fixtures are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,31 +6,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from sessions_app.models import StateEntry, WorkflowSession
-from sessions_app.state.store import json_size, state_load, state_replace
-
-
-@pytest.fixture(scope="session")
-def django_db_modify_db_settings(
-    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """Put the SQLite test database in a file, so that threads share it."""
-    settings = connections["default"].settings_dict
-    if connections["default"].vendor == "sqlite":
-        settings.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
-
-
-@pytest.fixture
-def shared_db(transactional_db: None) -> None:
-    """Fail clearly when the test database cannot be shared by threads (see the module docstring)."""
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        pytest.fail(
-            "the SQLite test database is in memory, so threads cannot share it: give it a file "
-            "(tests/django_fixtures.py's django_db_modify_db_settings, applied in tests/conftest.py)"
-        )
+from sessions_app.state.store import json_size, state_load
 
 
 def in_threads(*calls: Callable[[], Any], timeout: float = 60) -> list[BaseException | None]:
@@ -81,20 +55,6 @@ def assert_rows_consistent(session: WorkflowSession) -> None:
     assert session.state_size == json_size(state)
     for entry in StateEntry.objects.filter(session=session):
         assert entry.size == json_size(entry.value)
-
-
-@pytest.fixture
-def make_session(db: None) -> Callable[..., WorkflowSession]:
-    """Return a function that creates a session row holding a given state."""
-
-    def make(state: dict[str, Any] | None = None, session_id: str = "s", **fields: Any) -> WorkflowSession:
-        # The built-in workflow that caches in a list, so that `blog_posts` is a declared cache.
-        fields.setdefault("workflow", "BlogPostGenerator")
-        session = WorkflowSession.objects.create(session_id=session_id, **fields)
-        state_replace(session, state or {})
-        return session
-
-    return make
 
 
 def user_with_role(user_model: Any, username: str, role: str | None) -> Any:

@@ -1,9 +1,10 @@
-"""The site as separate processes (uvicorn, db_workers, the reaper) that a test starts, kills and restarts.
+"""The real stack for tests: `manage.py serve`, or its processes (uvicorn, db_workers, the reaper) one by one.
 
-`manage.py serve` (tests/conftest.py's `start_serve`) supervises its children and stops everything
-when one dies, which is what a person wants and not what a fault test needs: here each process is
-the test's own, so it can SIGKILL the web server alone and start it again on the same port and
-database. `SiteClient` is a logged-in HTTP client (session cookie, CSRF token) for that site, and
+This is the one place tests start the real stack. `launch_serve` starts it whole, as `manage.py
+serve` (tests/conftest.py's `start_serve` fixture calls it), which supervises its children and
+stops everything when one dies. That is what a person wants and not what a fault test needs, so
+`SiteProcesses` starts each process on its own: a test can SIGKILL the web server alone and
+start it again on the same port and database. `SiteClient` is a logged-in HTTP client (session cookie, CSRF token) for that site, and
 `forms_in` reads the fields of a page's forms the way a browser would submit them.
 """
 
@@ -14,11 +15,13 @@ import json
 import os
 import re
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -28,10 +31,129 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from tests.conftest import free_port, run_manage
+from tests.waiting import wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-READY_TIMEOUT = 30.0
+# Generous: on a loaded two-core machine, several processes importing Django can take a minute.
+READY_TIMEOUT_SECONDS = 120
+STOP_TIMEOUT_SECONDS = 30
+
+
+def run_manage(*args: str, env: Mapping[str, str], timeout: float = 120) -> str:
+    """Run `manage.py <args>` in a subprocess; fail the test with its output if it fails."""
+    result = subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        cwd=BASE_DIR,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"manage.py {args[0]} failed:\n{result.stdout}{result.stderr}", pytrace=False)
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServeStack:
+    """A running `manage.py serve`, its base URL, and the environment that points at its database."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    env: dict[str, str]
+    log_path: Path
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def manage(self, *args: str, extra_env: Mapping[str, str] | None = None) -> str:
+        """Run another management command against this stack's database."""
+        return run_manage(*args, env={**self.env, **(extra_env or {})})
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        """Signal serve and wait for it; kill it (its children follow) if it does not stop."""
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        try:
+            return self.process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"manage.py serve did not stop on {signal.Signals(signum).name}:\n{self.log()}")
+
+
+SERVING = re.compile(r"^Serving (http://\S+?)/? \(", re.MULTILINE)
+
+
+def wait_until_ready(process: subprocess.Popen[bytes], log_path: Path) -> str:
+    """Wait for serve's "Serving <url>" line (printed once its web processes answer); return the URL."""
+    from tests.waiting import wait_for
+
+    def serving() -> str | None:
+        log = log_path.read_text(errors="replace")
+        if found := SERVING.search(log):
+            return found.group(1)
+        if process.poll() is not None:
+            pytest.fail(f"manage.py serve exited with {process.returncode}:\n{log}")
+        return None
+
+    try:
+        url: str = wait_for(
+            serving,
+            timeout=READY_TIMEOUT_SECONDS,
+            what="manage.py serve to say it was serving",
+            every=0.1,
+            detail=lambda: log_path.read_text(errors="replace"),
+        )
+    except BaseException:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        raise
+    return url
+
+
+def launch_serve(directory: Path, *serve_args: str, env: Mapping[str, str] | None = None) -> ServeStack:
+    """Migrate a fresh SQLite file in `directory`, start serve on a free port, wait until it serves.
+
+    serve binds the port itself (`--port 0` lets the system pick a free one) and prints the URL
+    once its web processes answer, so the URL is read from that line.
+    """
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{directory / 'db.sqlite3'}",
+        # DEBUG so uvicorn serves the static files, as it does for `make run`.
+        "DEBUG": "true",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    run_manage("migrate", "--no-input", env=env)
+    log_path = directory / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(BASE_DIR / "manage.py"), "serve", "--port", "0", *serve_args],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = wait_until_ready(process, log_path)
+    return ServeStack(process=process, base_url=base_url, env=env, log_path=log_path)
+
+
+READY_TIMEOUT = READY_TIMEOUT_SECONDS
 # Settings a developer's shell may hold that would change what these tests measure.
 CLEARED_ENV = {
     "WFSITE_MODEL_PROVIDER",
@@ -57,18 +179,6 @@ own_site = pytest.mark.skipif(
 )
 
 
-def wait_for(condition: Callable[[], Any], *, timeout: float, what: str, every: float = 0.1) -> Any:
-    """Return condition()'s first truthy value; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}", pytrace=False)
-        time.sleep(every)
-
-
 @dataclass
 class SiteProcesses:
     """One site's database and the processes serving it; every process is stopped by `stop()`."""
@@ -86,11 +196,13 @@ class SiteProcesses:
         """Point at `database_url` (a new SQLite file in `directory` by default) and migrate it."""
         base = {key: value for key, value in os.environ.items() if key not in CLEARED_ENV}
         base.update(
-            DATABASE_URL=database_url or f"sqlite:///{directory / 'db.sqlite3'}",
-            DJANGO_SETTINGS_MODULE="wfsite.settings",
-            DEBUG="true",
-            PYTHONUNBUFFERED="1",
-            **env,
+            {
+                "DATABASE_URL": database_url or f"sqlite:///{directory / 'db.sqlite3'}",
+                "DJANGO_SETTINGS_MODULE": "wfsite.settings",
+                "DEBUG": "true",
+                "PYTHONUNBUFFERED": "1",
+                **env,
+            }
         )
         site = cls(directory=directory, env=base)
         site.manage("migrate", "--no-input", "--skip-checks")
@@ -130,16 +242,16 @@ class SiteProcesses:
         command = [sys.executable, "-m", "uvicorn", "--factory", UVICORN_APP, "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--lifespan", "off", "--timeout-graceful-shutdown", "1"]
         command += ["--no-access-log"]
-        self.web = self._spawn("web", command, self.env)
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.web.poll() is not None:
-                pytest.fail(f"uvicorn exited with {self.web.returncode}:\n{self.logs()}", pytrace=False)
+        web = self.web = self._spawn("web", command, self.env)
+
+        def answers() -> bool:
+            if web.poll() is not None:
+                pytest.fail(f"uvicorn exited with {web.returncode}:\n{self.logs()}", pytrace=False)
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url("/accounts/login/"), timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        pytest.fail(f"uvicorn did not answer within {READY_TIMEOUT:g} s:\n{self.logs()}", pytrace=False)
+                return httpx.get(self.url("/accounts/login/"), timeout=2).status_code == 200
+            return False
+
+        wait_for(answers, timeout=READY_TIMEOUT, what="uvicorn to answer", every=0.1, detail=self.logs)
 
     def kill_web(self, signum: int = signal.SIGKILL) -> None:
         """Stop the web server the hard way (by default), as a crash or an OOM kill would."""
@@ -162,6 +274,18 @@ class SiteProcesses:
     def start_reaper(self, loop: float = 0.5, **env: str) -> None:
         command = [sys.executable, str(BASE_DIR / "manage.py"), "reap_runs", "--loop", str(loop)]
         self.reaper = self._spawn("reaper", [*command, "--skip-checks"], {**self.env, **env})
+
+    def newest_event(self, run_id: str) -> int:
+        """Return the seq of the run's newest stored event (0 for none), read from the site's SQLite file."""
+        url = self.env["DATABASE_URL"]
+        assert url.startswith("sqlite:///"), "reads the site's own SQLite file"
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"), timeout=20)) as con:
+            row = con.execute(
+                "SELECT max(e.seq) FROM sessions_app_runevent e JOIN sessions_app_workflowrun r"
+                " ON e.run_id = r.id WHERE r.run_id = ?",
+                (uuid.UUID(run_id).hex,),
+            ).fetchone()
+        return int(row[0] or 0)
 
     def check_alive(self) -> None:
         """Fail the test, with the logs, if a process it started died on its own."""

@@ -30,9 +30,7 @@ from sessions_app.services.transfer_format import transfer_parse
 from sessions_app.state.history import history_prune
 from sessions_app.state.store import state_load, state_replace
 from sessions_app.workflow import Cache, RunEvent, RunResponse, Workflow
-from tests.django_fixtures import django_db_modify_db_settings, user_with_role
-
-__all__ = ["django_db_modify_db_settings"]
+from tests.django_fixtures import user_with_role
 
 pytestmark = pytest.mark.django_db
 

@@ -16,6 +16,7 @@ from sessions_app.models import RunEvent, WorkflowRun, WorkflowSession
 from sessions_app.views import events as events_view
 from sessions_app.views.events import sse_message
 from tests.django_fixtures import user_with_role
+from tests.waiting import await_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -299,8 +300,13 @@ def test_many_streams_of_one_run_share_one_feed_and_each_get_every_event_once() 
 
     async def main() -> tuple[list[list[str]], int]:
         readers = [asyncio.create_task(reader()) for _ in range(8)]
-        await asyncio.sleep(0.05)
-        assert len(feeds._feeds) == 1  # eight streams, one poller
+
+        # Eight streams, one poller.
+        def watching() -> int:
+            return sum(feed.watchers for feed in feeds._feeds.values())
+
+        await await_for(lambda: watching() == 8, what="the eight streams to watch")
+        assert len(feeds._feeds) == 1
         await writer()
         outputs = await asyncio.wait_for(asyncio.gather(*readers), 20)
         return outputs, len(feeds._feeds)

@@ -37,12 +37,10 @@ from sessions_app.workflow import BlogPostGenerator
 from sessions_app.workflow.errors import StorageBusyError
 from sessions_app.workflow.offline_model import OfflineModel
 from tests.conftest import ServeStack
-from tests.django_fixtures import django_db_modify_db_settings
 from tests.live.stream_page import apply, page_for
-from tests.site_processes import SiteClient, SiteProcesses, own_site, session_path, wait_for
+from tests.site_processes import SiteClient, SiteProcesses, own_site, session_path
+from tests.waiting import wait_for
 from tests.workflow.fake_openai_server import FakeOpenAIServer, Script
-
-__all__ = ["django_db_modify_db_settings"]
 
 WORKFLOWS = "sessions_app.workflow.BlogPostGenerator,tests.stack_workflows.Checkpointing"
 START_CHECKPOINTING = """
@@ -402,9 +400,11 @@ def test_a_web_server_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
             first, broken = read_until_broken(response, after_chunks=5, then=site.kill_web)
         assert broken, "the stream did not break when the web server was killed"
         assert not any(m.get("event") == "done" for m in first), "the run ended before the restart"
-        time.sleep(0.5)  # the worker goes on alone meanwhile
-        site.start_web()
         last_id = [m["id"] for m in first if "id" in m][-1]
+        wait_for(
+            lambda: site.newest_event(run_id) > int(last_id), what="the worker to go on with no web server"
+        )
+        site.start_web()
         with client.http.stream(
             "GET", events_url, headers={"Last-Event-ID": last_id}, timeout=60
         ) as response:

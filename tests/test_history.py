@@ -19,10 +19,8 @@ from sessions_app.state.versions import (
     state_at_version,
     states_at_versions,
 )
-from tests.django_fixtures import make_session, stored_state
+from tests.django_fixtures import stored_state
 from tests.test_services_state import posts, run_commit
-
-__all__ = ["make_session"]
 
 pytestmark = pytest.mark.django_db
 

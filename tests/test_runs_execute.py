@@ -30,9 +30,6 @@ from sessions_app.services.runs import run_start
 from sessions_app.services.sessions import session_create
 from sessions_app.state.store import state_load, state_replace
 from sessions_app.workflow import RunResponse, Workflow
-from tests.django_fixtures import django_db_modify_db_settings, shared_db
-
-__all__ = ["django_db_modify_db_settings", "shared_db"]
 
 DUMMY_TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
 PAUSE = 0.4

@@ -20,10 +20,8 @@ from sessions_app.services.sessions import session_create
 from sessions_app.state.storage import DjangoWorkflowStorage
 from sessions_app.workflow import BlogPostGenerator
 from sessions_app.workflow.llm import OpenAICompatibleModel
-from tests.django_fixtures import django_db_modify_db_settings, user_with_role
+from tests.django_fixtures import user_with_role
 from tests.workflow.fake_openai_server import FakeOpenAIServer
-
-__all__ = ["django_db_modify_db_settings"]
 
 pytestmark = pytest.mark.django_db
 

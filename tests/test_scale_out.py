@@ -26,6 +26,7 @@ import pytest
 
 from sessions_app.workflow.blog_post_generator import topic_key
 from tests.services import postgres_conninfo, require_postgres, require_redis
+from tests.waiting import wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 WORKERS = 5
@@ -245,11 +246,12 @@ def scale_site(tmp_path: Path) -> Iterator[ScaleSite]:
 
 
 def wait_until(condition: Callable[[], bool], *, deadline: float, what: str, site: ScaleSite) -> None:
-    while not condition():
+    def holds() -> bool:
         site.check_workers_alive()
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}\n{site.worker_logs()}", pytrace=False)
-        time.sleep(0.2)
+        return condition()
+
+    timeout = max(deadline - time.monotonic(), 0)
+    wait_for(holds, timeout=timeout, what=what, every=0.2, detail=site.worker_logs)
 
 
 def unfinished_runs(site: ScaleSite) -> int:

@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ from django.contrib.auth import get_user_model
 
 from sessions_app.management.commands.serve import Command
 from tests.conftest import run_manage
-from tests.site_processes import wait_for
+from tests.waiting import wait_for
 
 if TYPE_CHECKING:
     from tests.conftest import ServeStack
@@ -61,10 +60,11 @@ def is_running(pid: int) -> bool:
 
 
 def assert_gone(pids: list[int]) -> None:
-    deadline = time.monotonic() + GONE_WITHIN_SECONDS
-    while any(is_running(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert [pid for pid in pids if is_running(pid)] == []
+    wait_for(
+        lambda: not any(is_running(pid) for pid in pids),
+        timeout=GONE_WITHIN_SECONDS,
+        what=f"processes {pids} to be gone",
+    )
 
 
 def site_children(stack: ServeStack) -> dict[str, list[int]]:

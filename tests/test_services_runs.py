@@ -19,9 +19,7 @@ from sessions_app.services.sessions import session_create
 from sessions_app.state.store import state_replace
 from sessions_app.tasks import run_execute_task
 from sessions_app.workflow import RunResponse, Workflow
-from tests.django_fixtures import django_db_modify_db_settings, in_threads, shared_db, user_with_role
-
-__all__ = ["django_db_modify_db_settings", "shared_db"]
+from tests.django_fixtures import in_threads, user_with_role
 
 pytestmark = pytest.mark.django_db
 

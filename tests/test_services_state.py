@@ -25,16 +25,7 @@ from sessions_app.state.store import state_snapshot
 from sessions_app.state.versions import VersionUnavailableError, state_at_version
 from sessions_app.workflow.state import Op, apply, diff
 from sessions_app.workflow.storage import RunRecord, SessionMeta
-from tests.django_fixtures import (
-    assert_rows_consistent,
-    django_db_modify_db_settings,
-    in_threads,
-    make_session,
-    shared_db,
-    stored_state,
-)
-
-__all__ = ["django_db_modify_db_settings", "make_session", "shared_db"]
+from tests.django_fixtures import assert_rows_consistent, in_threads, stored_state
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,6 @@ from sessions_app.models import WorkflowRun
 from sessions_app.services.runs import run_start
 from sessions_app.services.sessions import session_create
 from sessions_app.tasks import run_execute_task
-from tests.django_fixtures import django_db_modify_db_settings
-
-__all__ = ["django_db_modify_db_settings"]
 
 pytestmark = pytest.mark.django_db
 

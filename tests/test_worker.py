@@ -12,16 +12,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import run_manage
+from tests.site_processes import SiteProcesses
+from tests.waiting import wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 OLD_STATE = {"blog_posts": [{"topic": "Old topic", "blog_post": "kept post"}], "note": "written before"}
@@ -46,20 +45,12 @@ print(json.dumps(state_load(WorkflowSession.objects.get(session_id=os.environ["T
 WORKER = ["db_worker", "--no-reload", "--no-startup-delay", "--skip-checks"]
 
 
-class Site:
+class Site(SiteProcesses):
     """A migrated SQLite file and the environment that points manage.py at it."""
 
-    def __init__(self, directory: Path) -> None:
-        self.db = directory / "db.sqlite3"
-        self.env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in {"WFSITE_MODEL_PROVIDER", "WFSITE_SEARCHER", "WFSITE_HEARTBEAT_TIMEOUT"}
-        }
-        self.env.update(DATABASE_URL=f"sqlite:///{self.db}", PYTHONUNBUFFERED="1", WFSITE_OFFLINE_DELAY="0")
-
-    def manage(self, *args: str, timeout: float = 60, **env: str) -> str:
-        return run_manage(*args, env={**self.env, **env}, timeout=timeout)
+    @property
+    def db(self) -> Path:
+        return self.directory / "db.sqlite3"
 
     def start_run(self, session_id: str, topic: str) -> str:
         env = {"T_SESSION": session_id, "T_TOPIC": topic, "T_STATE": json.dumps(OLD_STATE)}
@@ -87,19 +78,9 @@ class Site:
         )
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    site = Site(tmp_path_factory.mktemp("worker"))
-    site.manage("migrate", "--no-input", "--skip-checks")
-    return site
+    return Site.create(tmp_path_factory.mktemp("worker"), WFSITE_OFFLINE_DELAY="0")
 
 
 @pytest.mark.timeout(90)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
 from django.db import transaction
+from django.http import QueryDict
 from django.template.defaultfilters import filesizeformat
 
 from sessions_app.models import StateChange, WorkflowSession
@@ -123,7 +124,8 @@ class SessionStateForm(forms.ModelForm):
         return state_from_text(self.cleaned_data["state"])
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         new_state, base = cleaned.get("state"), cleaned.get("base_version")
         if new_state is None or base is None or self.instance.pk is None:
             return cleaned
@@ -224,15 +226,16 @@ class SessionStateForm(forms.ModelForm):
         self.conflicts = self._conflicts(locked, latest, mine, base, paths) if paths else []
         self.add_error("state", message)
         # Shown again with the latest version as the one reviewed, and only the choices that can settle it.
-        self.data = self.data.copy()
-        self.data["seen_version"] = str(locked.version)
+        self.data = data = cast(QueryDict, self.data).copy()
+        data["seen_version"] = str(locked.version)
+        resolve = cast(forms.ChoiceField, self.fields["resolve"])
         if self.conflicts:
-            self.fields["resolve"].choices = [*SETTLE, *REPLACE]
-            self.data["resolve"] = ""
+            resolve.choices = [*SETTLE, *REPLACE]
+            data["resolve"] = ""
         else:
-            self.fields["resolve"].choices = [*MERGE, *REPLACE]
-            previous = self.data.get("resolve")
-            self.data["resolve"] = previous if previous in ("merge", "replace") else "merge"
+            resolve.choices = [*MERGE, *REPLACE]
+            previous = data.get("resolve")
+            data["resolve"] = previous if previous in ("merge", "replace") else "merge"
 
     @staticmethod
     def _conflicts(

@@ -129,8 +129,7 @@ class RunEventAdmin(ReadOnlyAdmin):
     search_fields = ["run__run_id"]
     list_select_related = ["run"]
     ordering = ["-id"]
-    fields = ["run", "seq", "event", "content", "data", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("run", "seq", "event", "content", "data", "created_at")
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # events go with their run
@@ -143,8 +142,7 @@ class StateChangeAdmin(ReadOnlyAdmin):
     search_fields = ["session__session_id", "summary"]
     list_select_related = ["session", "actor", "run"]
     ordering = ["-created_at", "-id"]
-    fields = ["session_link", "version", "source", "who", "created_at", "summary", "diff"]
-    readonly_fields = fields
+    fields = readonly_fields = ("session_link", "version", "source", "who", "created_at", "summary", "diff")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[StateChange]:
         # The ops are read only on a change's own page.

@@ -123,7 +123,7 @@ class WorkflowSessionAdmin(DeletesWhatItOwns):
         if form.edit is not None:
             base, on_top = form.edit
             # response_change, which says what was saved, is given only the request.
-            request.state_change = session_state_edit(
+            request.state_change = session_state_edit(  # type: ignore[attr-defined]  # read by response_change
                 session=obj,
                 new_state=form.cleaned_data["state"],
                 base_version=base,
@@ -139,7 +139,7 @@ class WorkflowSessionAdmin(DeletesWhatItOwns):
             session_delete(session=session, actor=request.user)
 
     def construct_change_message(
-        self, request: HttpRequest, form: SessionStateForm, formsets: Any, add: bool = False
+        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
     ) -> list[Any]:
         fields = [name for name in ("name", "state") if name in form.changed_data]
         return [{"changed": {"fields": fields}}] if fields else []
@@ -156,9 +156,10 @@ class WorkflowSessionAdmin(DeletesWhatItOwns):
         self,
         request: HttpRequest,
         context: dict[str, Any],
-        *args: Any,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
         obj: WorkflowSession | None = None,
-        **kwargs: Any,
     ) -> HttpResponse:
         if obj is not None:
             form = context["adminform"].form
@@ -167,7 +168,7 @@ class WorkflowSessionAdmin(DeletesWhatItOwns):
             context["state_keys"] = state_overview(state, self.links(obj), session_caches(obj))
             context["can_edit_state"] = self.has_change_permission(request, obj)
             context["state_links"] = self.links(obj)
-        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @staticmethod
     def links(obj: WorkflowSession) -> state_views.StateLinks:

@@ -65,7 +65,7 @@ def history_change(request: HttpRequest, session_id: str, version: int) -> dict:
         raise ApiError(
             404, f"No change made version {version} of this session.", details={"version": version}
         )
-    return {**change_out(session, change), "rows": rows_out(change_rows(change))}
+    return {**(change_out(session, change) or {}), "rows": rows_out(change_rows(change))}
 
 
 @router.get(

@@ -104,7 +104,7 @@ def state_patch(request: HttpRequest, response: HttpResponse, session_id: str) -
         change = session_state_patch(
             session=session,
             patch=patch,
-            kind=PatchKind(request.content_type),
+            kind=PatchKind(request.content_type or ""),
             base_version=base,
             actor=request.user,
         )

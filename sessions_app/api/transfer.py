@@ -6,6 +6,8 @@ file the pages refuse the API refuses with the same list of problems, and the ot
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from ninja import Router, Status
 
@@ -47,7 +49,7 @@ def sessions_import(request: HttpRequest, response: HttpResponse) -> Status[dict
     """Import a session file: 201 creating its session, 200 updating it through one recorded change."""
     role_require(request, CAN_EDIT_STATE, doing="import sessions")
     result = session_import(data=transfer_check(read_json(request)), actor=request.user)
-    out = {
+    out: dict[str, Any] = {
         "created": result.created,
         "message": result.describe(),
         "session": session_out(result.session),

@@ -22,7 +22,8 @@ from typing import Any
 from asgiref.sync import ThreadSensitiveContext
 
 Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+# (scope, receive, send): Django's handler types receive and send more narrowly, hence the dots.
+ASGIApp = Callable[..., Awaitable[None]]
 
 STREAM_PATH = re.compile(r"/runs/[^/]+/events/$|/live/sessions/$")
 STREAM_THREADS = 8

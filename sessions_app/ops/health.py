@@ -59,7 +59,7 @@ def check_redis() -> None:
     import redis
 
     client = redis.Redis.from_url(
-        settings.RQ_QUEUES["default"]["URL"],
+        str(settings.RQ_QUEUES["default"]["URL"]),
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         socket_timeout=REDIS_TIMEOUT_SECONDS,
     )

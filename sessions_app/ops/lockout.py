@@ -68,7 +68,9 @@ def _locked_form(
 ) -> Any:
     form = form_class(request, initial={"username": username})
     # An unbound form showing one error: binding it would authenticate, which would count again.
-    form._errors = ErrorDict({"__all__": form.error_class([message], error_class="nonfield")})
+    form._errors = ErrorDict(  # type: ignore[attr-defined]  # set by __init__; the stubs omit it
+        {"__all__": form.error_class([message], error_class="nonfield")}
+    )
     return form
 
 

@@ -22,7 +22,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 from rapidfuzz import fuzz, process
 
-from sessions_app.models import CacheEntryStats, StateEntry, WorkflowRun, WorkflowSession
+from sessions_app.models import CacheEntryStats, StateEntry, WorkflowRun, WorkflowSession, field_max_length
 from sessions_app.registry import workflow_caches
 from sessions_app.state.codec import stored_loads
 from sessions_app.state.layout import index_key, json_size
@@ -30,7 +30,7 @@ from sessions_app.workflow import Workflow
 from sessions_app.workflow.cache import Cache
 
 ENTRIES_PER_PAGE = 50
-MAX_FLIGHT_KEY = WorkflowRun._meta.get_field("flight_key").max_length
+MAX_FLIGHT_KEY = field_max_length(WorkflowRun, "flight_key")
 # How close (0-100, rapidfuzz's token_sort_ratio) a cached key must be to be suggested.
 SIMILAR_SCORE = 80
 SIMILAR_SHOWN = 3
@@ -188,8 +188,8 @@ def _found_from_row(cache: Cache, row: StateEntry) -> FoundEntry:
         None,
         row.position,
         row.size,
-        row.stats_stored_at or row.created_at,
-        row.stats_hits or 0,
+        getattr(row, "stats_stored_at", None) or row.created_at,
+        getattr(row, "stats_hits", None) or 0,
         row.pk,
     )
 
@@ -219,7 +219,7 @@ def cache_tables(
         number = page if cache.state_key == paged else 1
         if cache.state_key in session.list_keys:
             paginator = Paginator(_row_entries(session, cache), ENTRIES_PER_PAGE)
-            raw = paginator.get_page(number)
+            raw: Page[Any] = paginator.get_page(number)
             raw.object_list = [_found_from_row(cache, row) for row in raw.object_list]
             tables.append(CacheTable(cache, raw, paginator.count))
         else:

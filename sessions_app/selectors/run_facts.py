@@ -40,7 +40,7 @@ def run_inputs_ordered(run: WorkflowRun) -> list[tuple[str, Any]]:
     """Return the run's inputs as (name, value) in the order its workflow's run() declares them."""
     inputs = run.inputs if isinstance(run.inputs, dict) else {}
     try:
-        declared = _declared_order(get_workflow_class(run.workflow))
+        declared = _declared_order(get_workflow_class(run.workflow))  # type: ignore[arg-type]  # a class hashes by identity
     except UnknownWorkflowError:
         declared = ()
     names = [name for name in declared if name in inputs] + [name for name in inputs if name not in declared]

@@ -46,8 +46,10 @@ class RunView:
 def step_from_event(event: RunEvent) -> Step:
     """Return the steps-list item for a progress event, its sources' links checked."""
     data = event.data if isinstance(event.data, dict) else {}
-    extra = data.get("extra_data") if isinstance(data.get("extra_data"), dict) else {}
-    found = extra.get("sources") if isinstance(extra.get("sources"), list) else []
+    extra = data.get("extra_data")
+    extra = extra if isinstance(extra, dict) else {}
+    found = extra.get("sources")
+    found = found if isinstance(found, list) else []
     sources = [
         {
             "title": str(source.get("title") or source.get("url") or "source"),

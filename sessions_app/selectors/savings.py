@@ -9,7 +9,7 @@ produced the entry only estimated them (the offline demo model does).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -85,7 +85,7 @@ def cache_savings(
 
 def _days(runs: QuerySet[WorkflowRun], days: int, today: date) -> list[Day]:
     first = today - timedelta(days=days - 1)
-    start = timezone.make_aware(timezone.datetime.combine(first, timezone.datetime.min.time()))
+    start = timezone.make_aware(datetime.combine(first, datetime.min.time()))
     counted = {
         row["day"]: row
         for row in runs.filter(created_at__gte=start)

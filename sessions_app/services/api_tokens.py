@@ -17,11 +17,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from sessions_app.models import ApiToken
+from sessions_app.models import ApiToken, field_max_length
 
 TOKEN_PREFIX = "wfs_"
 PREFIX_SHOWN = len(TOKEN_PREFIX) + 6
-MAX_NAME = ApiToken._meta.get_field("name").max_length
+MAX_NAME = field_max_length(ApiToken, "name")
 MAX_TOKENS = 50
 LAST_USED_EVERY = timedelta(minutes=1)
 

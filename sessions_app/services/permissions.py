@@ -21,7 +21,7 @@ def actor_require(actor: Actor, *perms: str) -> None:
     """Raise PermissionDenied unless `actor` has every permission; None is the system (commands)."""
     if actor is None:
         return
-    missing = [perm for perm in perms if not actor.has_perm(perm)]
+    missing = [perm for perm in perms if not actor.has_perm(perm)]  # type: ignore[union-attr]  # auth.User has it
     if missing:
         role = role_needed(*perms)
         needs = f"the {role} role" if role else ", ".join(missing)

@@ -98,7 +98,7 @@ def run_chunks_prune(*, before: datetime) -> int:
     """Drop, or join into one row, the streamed chunks of runs that ended before `before`."""
     deleted, after_pk = 0, 0
     while batch := list(
-        _runs_with_spare_chunks(before).filter(pk__gt=after_pk).values_list("pk", "completed")[:BATCH]
+        _runs_with_spare_chunks(before).filter(pk__gt=after_pk).values_list("pk", "completed")[:BATCH]  # type: ignore[misc]  # annotated above
     ):
         for run_pk, completed in batch:
             deleted += _run_chunks_prune(run_pk, completed)

@@ -35,7 +35,10 @@ CHUNK_EVENT = EngineEvent.run_response.value
 COMPLETED_EVENT = EngineEvent.workflow_completed.value
 RUN_FAILED = "RunFailed"
 RUN_CANCELLED = "RunCancelled"
-END_EVENTS = {WorkflowRun.Status.FAILED: RUN_FAILED, WorkflowRun.Status.CANCELLED: RUN_CANCELLED}
+END_EVENTS: dict[str, str] = {
+    WorkflowRun.Status.FAILED: RUN_FAILED,
+    WorkflowRun.Status.CANCELLED: RUN_CANCELLED,
+}
 # A watcher sees text within this long of it being written, and a fast model costs few rows.
 FLUSH_SECONDS = 0.05
 FLUSH_CHUNKS = 64

@@ -245,9 +245,9 @@ def run_delete(*, run: WorkflowRun, actor: Actor) -> None:
 
 def run_cancel_allowed(*, run: WorkflowRun, actor: Actor) -> bool:
     """Return whether `actor` may cancel the run: the runner who started it, or an editor."""
-    if actor is None or actor.has_perm(CAN_EDIT_STATE):
+    if actor is None or actor.has_perm(CAN_EDIT_STATE):  # type: ignore[union-attr]  # auth.User has it
         return True
-    return bool(actor.is_authenticated and run.started_by_id == actor.pk and actor.has_perm(CAN_RUN))
+    return bool(actor.is_authenticated and run.started_by_id == actor.pk and actor.has_perm(CAN_RUN))  # type: ignore[attr-defined]  # auth.User has it
 
 
 def run_cancel(*, run: WorkflowRun, actor: Actor) -> WorkflowRun:
@@ -265,7 +265,7 @@ def run_cancel(*, run: WorkflowRun, actor: Actor) -> WorkflowRun:
     run_reap_if_stale(run=run)
     by = actor if actor is not None and actor.is_authenticated else None
     now = timezone.now()
-    run.cancelled_by = by
+    run.cancelled_by = by  # type: ignore[assignment]  # an authenticated actor is an auth.User
     with transaction.atomic():
         # Conditional updates: a worker claiming the run, or ending it, at the same moment wins or loses cleanly.
         queued = WorkflowRun.objects.filter(pk=run.pk, status=Status.QUEUED)

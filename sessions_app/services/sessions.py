@@ -10,15 +10,15 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from sessions_app.models import WorkflowSession
+from sessions_app.models import WorkflowSession, field_max_length
 from sessions_app.registry import UnknownWorkflowError, get_workflow_class
 from sessions_app.roles import CAN_CREATE_SESSION, CAN_DELETE_SESSION, CAN_EDIT_STATE
 from sessions_app.services.permissions import Actor, actor_require
 from sessions_app.services.state import session_state_edit
 from sessions_app.state.store import EMPTY_STATE_SIZE
 
-MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
-MAX_NAME = WorkflowSession._meta.get_field("name").max_length
+MAX_SESSION_ID = field_max_length(WorkflowSession, "session_id")
+MAX_NAME = field_max_length(WorkflowSession, "name")
 # Control characters (Cc) break URLs and logs; lone surrogates (Cs) are not text any database stores.
 _FORBIDDEN = {"Cc": ("control characters", ""), "Cs": ("lone surrogates", ", which are not valid text")}
 _ALLOWED = "letters, digits, spaces and punctuation in any script are fine."

@@ -72,7 +72,7 @@ def _add_runs(
     ids = [run["run_id"] for run in runs]
     existing = {row.run_id: row for row in WorkflowRun.objects.filter(run_id__in=ids)}
     users = _users({run["started_by"] for run in runs if run["started_by"]})
-    new = []
+    new: list[WorkflowRun] = []
     for run in runs:
         if run["run_id"] in existing or run["run_id"] in {row.run_id for row in new}:
             result.runs_skipped += 1

@@ -27,7 +27,7 @@ from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_datetime
 
 from sessions_app.limits import max_state_depth
-from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
+from sessions_app.models import StateChange, WorkflowRun, WorkflowSession, field_max_length
 from sessions_app.state.codec import parse_json
 from sessions_app.state.store import check_storable
 from sessions_app.workflow.errors import Path, StateNotSerializableError, format_path
@@ -37,10 +37,10 @@ FORMAT = "wfsite.session"
 FORMAT_VERSION = 1
 MAX_ERRORS = 10
 _MAX = {
-    "session_id": WorkflowSession._meta.get_field("session_id").max_length,
-    "workflow": WorkflowSession._meta.get_field("workflow").max_length,
-    "name": WorkflowSession._meta.get_field("name").max_length,
-    "user_id": WorkflowSession._meta.get_field("user_id").max_length,
+    "session_id": field_max_length(WorkflowSession, "session_id"),
+    "workflow": field_max_length(WorkflowSession, "workflow"),
+    "name": field_max_length(WorkflowSession, "name"),
+    "user_id": field_max_length(WorkflowSession, "user_id"),
 }
 _RUN_TEXTS = ("output", "error", "unsaved_state")
 # Versions are 64-bit signed integers in every database.
@@ -121,7 +121,9 @@ def _session(raw: Any, problems: _Problems) -> dict[str, Any]:
     if not isinstance(raw, dict):
         problems.add("session", "must be an object")
         return {}
-    out = {key: _text(raw, key, "session", problems, limit=limit) for key, limit in _MAX.items()}
+    out: dict[str, Any] = {
+        key: _text(raw, key, "session", problems, limit=limit) for key, limit in _MAX.items()
+    }
     sid = out["session_id"]
     if not sid:
         problems.add("session.session_id", "is missing")

@@ -29,7 +29,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from sessions_app.models import WorkflowRun, WorkflowSession
+from sessions_app.models import WorkflowRun, WorkflowSession, field_max_length
 from sessions_app.registry import workflow_classes
 from sessions_app.state.storage import check_session_id
 from sessions_app.state.store import check_storable
@@ -38,9 +38,9 @@ from sessions_app.workflow.sqlite_connections import loads
 from sessions_app.workflow.sqlite_schema import RUN_COLUMNS, old_runs_table, runs_table
 from sessions_app.workflow.text import first_surrogate, has_surrogates
 
-MAX_NAME = WorkflowSession._meta.get_field("name").max_length
-MAX_WORKFLOW = WorkflowSession._meta.get_field("workflow").max_length
-MAX_USER = WorkflowSession._meta.get_field("user_id").max_length
+MAX_NAME = field_max_length(WorkflowSession, "name")
+MAX_WORKFLOW = field_max_length(WorkflowSession, "workflow")
+MAX_USER = field_max_length(WorkflowSession, "user_id")
 
 
 class UpstreamError(ValueError):
@@ -146,7 +146,8 @@ def memory_runs(memory: Any, session_id: str, created: datetime) -> list[dict[st
     for index, run in enumerate(runs if isinstance(runs, list) else []):
         if not isinstance(run, dict):
             continue
-        response = run.get("response") if isinstance(run.get("response"), dict) else run
+        response = run.get("response")
+        response = response if isinstance(response, dict) else run
         content = response.get("content")
         out.append(
             {
@@ -215,7 +216,7 @@ def _state(data: Any) -> dict[str, Any]:
 
 
 def _row(raw: dict[str, Any], workflow: str | None, default_workflow: str) -> UpstreamRow:
-    session_id = raw.get("session_id")
+    session_id: Any = raw.get("session_id")  # checked below
     try:
         check_session_id(session_id)
     except ValueError as error:

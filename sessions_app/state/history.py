@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
@@ -39,12 +40,13 @@ def history_record(
     session: WorkflowSession,
     ops: list[Op],
     source: str,
-    actor: AbstractBaseUser | None = None,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
     run: WorkflowRun | None = None,
     summary: str = "",
 ) -> StateChange:
     """Record the change that made the session's current version."""
-    actor = actor if actor is not None and actor.is_authenticated else None
+    # AUTH_USER_MODEL is auth.User: the only kind of person who can be recorded.
+    actor = actor if isinstance(actor, User) and actor.is_authenticated else None
     return StateChange.objects.create(
         session=session,
         version=session.version,

@@ -18,7 +18,7 @@ from django.db.models import JSONField, Value
 from django.utils import timezone
 
 from sessions_app.limits import max_state_depth
-from sessions_app.models import StateEntry, WorkflowSession
+from sessions_app.models import StateEntry, WorkflowSession, field_max_length
 from sessions_app.registry import workflow_caches
 from sessions_app.state.codec import json_text
 from sessions_app.workflow.cache import Cache
@@ -28,8 +28,8 @@ from sessions_app.workflow.text import first_surrogate, has_surrogates
 
 STATE_FIELDS = ["session_state", "list_keys", "state_size", "cache_entries", "updated_at"]
 EMPTY_STATE_SIZE = 2  # len("{}")
-MAX_KEY = StateEntry._meta.get_field("key").max_length
-MAX_LOOKUP = StateEntry._meta.get_field("lookup_key").max_length
+MAX_KEY = field_max_length(StateEntry, "key")
+MAX_LOOKUP = field_max_length(StateEntry, "lookup_key")
 # A bare None in a JSONField is SQL NULL; a list element that is null is JSON null.
 JSON_NULL = Value(None, JSONField())
 

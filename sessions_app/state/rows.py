@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Count, F, Sum
 from django.utils import timezone
@@ -69,7 +69,7 @@ class RowWriter:
                 for key, value in op.value.items():
                     self.put(key, value)
             return
-        key = op.path[0]
+        key = cast(str, op.path[0])  # the root is a dict: its keys are text
         if len(op.path) == 1:
             self.write_top(key, op)
         elif key in self.session.list_keys:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sessions_app.limits import max_state_depth
-from sessions_app.models import WorkflowRun, WorkflowSession
+from sessions_app.models import WorkflowRun, WorkflowSession, field_max_length
 from sessions_app.state.cache_stats import HitCredit, cache_stats_hit
 from sessions_app.workflow.storage import RunRecord
 
@@ -107,7 +107,7 @@ def run_credit_hits(row: WorkflowRun, hits: list[list[str]]) -> None:
 
 def run_credit(row: WorkflowRun, *, cache: str, key: str, credit: HitCredit | None) -> None:
     """Note on a cache-hit run which entry answered it and what producing that entry had cost."""
-    row.cache_key = f"{cache}:{key}"[: WorkflowRun._meta.get_field("cache_key").max_length]
+    row.cache_key = f"{cache}:{key}"[: field_max_length(WorkflowRun, "cache_key")]
     if credit is not None:
         row.saved_seconds, row.saved_tokens = credit.seconds, credit.tokens
         row.saved_tokens_estimated = credit.estimated

@@ -9,6 +9,7 @@ Every state change leaves a `StateChange` row whose `ops` are `ops_encode`d, and
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -16,7 +17,7 @@ from django.db.models import Count
 from django.db.models.functions import Coalesce
 
 from sessions_app.limits import max_state_depth
-from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
+from sessions_app.models import StateChange, WorkflowRun, WorkflowSession, field_max_length
 from sessions_app.state.cache_stats import cache_stats_stored_at
 from sessions_app.state.changes import ops_encode, ops_summary
 from sessions_app.state.history import history_keep, history_prune
@@ -38,8 +39,8 @@ from sessions_app.workflow.storage import Commit, RunRecord, SessionMeta
 from sessions_app.workflow.storage import WorkflowSession as SessionRecord
 from sessions_app.workflow.text import first_surrogate, has_surrogates
 
-MAX_SESSION_ID = WorkflowSession._meta.get_field("session_id").max_length
-MAX_NAME = WorkflowSession._meta.get_field("name").max_length
+MAX_SESSION_ID = field_max_length(WorkflowSession, "session_id")
+MAX_NAME = field_max_length(WorkflowSession, "name")
 _ABOUT_FIELDS = ["name", "user_id", "run_count", "last_run_status"]
 _SESSION_FIELDS = [*STATE_FIELDS, "version", *_ABOUT_FIELDS]
 
@@ -149,7 +150,8 @@ class DjangoWorkflowStorage:
     ) -> Commit:
         row, created = self._lock(meta, version=base_version + 1)
         caches = {cache.state_key: cache for cache in meta.caches} or session_caches(row)
-        commit, touched = Commit(version=base_version, ops=ops), []
+        commit = Commit(version=base_version, ops=ops)
+        touched: Iterable[tuple[str, Any, int | str]] = []
         if created:
             # Deleted since the run loaded it: only the run's own changes survive the deletion.
             new_state = state if base_version == 0 else apply({}, list(ops))
@@ -215,8 +217,9 @@ class DjangoWorkflowStorage:
         renamed, row.name = name != row.name, name
         return renamed
 
-    @staticmethod
-    def _log_change(row: WorkflowSession, ops: list[Op], *, run: WorkflowRun | None, summary: str) -> None:
+    def _log_change(
+        self, row: WorkflowSession, ops: list[Op], *, run: WorkflowRun | None, summary: str
+    ) -> None:
         StateChange.objects.create(
             session=row,
             version=row.version,

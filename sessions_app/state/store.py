@@ -62,7 +62,7 @@ __all__ = [
 def state_load_many(sessions: Iterable[WorkflowSession]) -> dict[int, dict[str, Any]]:
     """Assemble the whole state of each session, by primary key, with one query for all entries."""
     sessions = list(sessions)
-    lists = {s.pk: {key: [] for key in s.list_keys} for s in sessions}
+    lists: dict[int, dict[str, list[Any]]] = {s.pk: {key: [] for key in s.list_keys} for s in sessions}
     with_rows = [s.pk for s in sessions if s.list_keys]
     if with_rows:
         rows = (

@@ -82,6 +82,7 @@ def states_at_versions(*, session: WorkflowSession, versions: Iterable[int]) -> 
     for version in wanted:
         if version > session.version or floor is None or version < floor:
             raise VersionUnavailableError(version, floor, session.version)
+    assert floor is not None  # checked for each wanted version above
     rows = (
         StateChange.objects.filter(session=session, version__lte=wanted[-1])
         .order_by("version")

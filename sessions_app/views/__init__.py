@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 from django_htmx.middleware import HtmxDetails
 
@@ -10,6 +11,12 @@ class HtmxHttpRequest(HttpRequest):
     """A request that went through django-htmx's middleware."""
 
     htmx: HtmxDetails
+
+
+class LoggedInRequest(HtmxHttpRequest):
+    """A request the login middleware let through: its user is a person, never AnonymousUser."""
+
+    user: User
 
 
 def wants_partial(request: HtmxHttpRequest) -> bool:

@@ -32,7 +32,7 @@ from uuid import UUID
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
 from django.db import close_old_connections
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET
@@ -55,7 +55,7 @@ RUN_PAGE = "runs/run_detail.html"
 
 @login_not_required  # checked below: an EventSource gets a plain 403, not a redirect to log in
 @require_GET
-async def run_events(request: HttpRequest, run_id: UUID) -> HttpResponse:
+async def run_events(request: HttpRequest, run_id: UUID) -> HttpResponseBase:
     """Stream the run's events after the last one the client has, until the run ends."""
     user = await request.auser()
     if not user.is_authenticated:

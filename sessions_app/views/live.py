@@ -23,6 +23,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
 from sessions_app.live.signals import watching
@@ -38,7 +39,7 @@ _WATCH = re.compile(r"([0-9]{1,18})(?:\.([0-9a-f]{1,32}))?")
 
 @login_not_required  # checked below: an EventSource gets a plain 403, not a redirect to log in
 @require_GET
-async def session_changes(request: HttpRequest) -> HttpResponse:
+async def session_changes(request: HttpRequest) -> HttpResponseBase:
     """Stream which of the named sessions changed, until the page goes away."""
     user = await request.auser()
     if not user.is_authenticated:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 from sessions_app.forms import add_service_error
 from sessions_app.models import ApiToken
 from sessions_app.services.api_tokens import MAX_NAME, api_token_create, api_token_revoke
-from sessions_app.views import HtmxHttpRequest
+from sessions_app.views import LoggedInRequest
 
 
 class TokenForm(forms.Form):
@@ -29,7 +29,7 @@ class TokenForm(forms.Form):
 
 
 def _page(
-    request: HtmxHttpRequest, form: TokenForm, *, new_token: str = "", status: int = 200
+    request: LoggedInRequest, form: TokenForm, *, new_token: str = "", status: int = 200
 ) -> HttpResponse:
     tokens = ApiToken.objects.filter(user=request.user).order_by("revoked_at", "-created_at")
     context = {"form": form, "tokens": tokens, "new_token": new_token}
@@ -40,7 +40,7 @@ def _page(
 
 
 @require_http_methods(["GET", "POST"])
-def api_tokens(request: HtmxHttpRequest) -> HttpResponse:
+def api_tokens(request: LoggedInRequest) -> HttpResponse:
     """List the person's tokens (GET), or make one and show its text this once (POST)."""
     if request.method != "POST":
         return _page(request, TokenForm())
@@ -56,7 +56,7 @@ def api_tokens(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def api_token_revoke_view(request: HtmxHttpRequest, token_id: int) -> HttpResponse:
+def api_token_revoke_view(request: LoggedInRequest, token_id: int) -> HttpResponse:
     """Ask to confirm revoking one of the person's tokens (GET), or revoke it (POST)."""
     token = ApiToken.objects.filter(pk=token_id, user=request.user).first()
     if token is None:

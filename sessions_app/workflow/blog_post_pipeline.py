@@ -11,7 +11,7 @@ offline demo sources (`demo_sources`), so that all three caches fill with no net
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from sessions_app.workflow.base import Workflow
@@ -124,7 +124,7 @@ class BlogPostPipeline(Workflow):
     def _step(self, event: str, content: str, **extra: Any) -> RunResponse:
         return RunResponse(run_id=self.run_id, event=event, content=content, extra_data=extra or None)
 
-    def _search(self, topic: str, use_cache: bool) -> Iterator[RunResponse]:
+    def _search(self, topic: str, use_cache: bool) -> Generator[RunResponse, None, tuple[SearchResult, ...]]:
         cached = self.search_results.get(topic) if use_cache else None
         if isinstance(cached, list):
             yield self._step("SearchCached", f"Used the cached search results ({len(cached)} sources).")
@@ -142,7 +142,7 @@ class BlogPostPipeline(Workflow):
 
     def _scrape(
         self, topic: str, sources: tuple[SearchResult, ...], use_cache: bool
-    ) -> Iterator[RunResponse]:
+    ) -> Generator[RunResponse, None, dict[str, dict[str, str]]]:
         cached = self.scraped_articles.get(topic) if use_cache else None
         if isinstance(cached, dict) and cached:
             yield self._step("ScrapeCached", f"Used the cached articles ({len(cached)}).")

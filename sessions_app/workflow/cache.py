@@ -187,7 +187,8 @@ class Cache:
         """Return whether an entry stored at `stored_at` (epoch seconds) is older than the ttl."""
         if self.ttl is None or stored_at is None:
             return False
-        return (now if now is not None else time.time()) - stored_at > float(self.ttl)
+        ttl = self.ttl.total_seconds() if isinstance(self.ttl, timedelta) else self.ttl
+        return (now if now is not None else time.time()) - stored_at > ttl
 
     def store(self, state: dict[str, Any], value: Any, inputs: Mapping[str, Any]) -> CacheEntry:
         """Cache `value` under the inputs' key, replacing its newest entry instead of adding a duplicate."""

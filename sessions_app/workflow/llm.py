@@ -235,7 +235,7 @@ def _is_transient(err: BaseException) -> bool:
 
 def _wait_before_retry(err: BaseException, attempt: int, backoff: float) -> float:
     """Return seconds to wait: the server's Retry-After if it sent one, else exponential backoff."""
-    wait = backoff * 2 ** (attempt - 1)
+    wait = backoff * 2.0 ** (attempt - 1)
     if isinstance(err, openai.APIStatusError):
         # An absent Retry-After, or one given as an HTTP date, leaves the backoff as a fine stand-in.
         with contextlib.suppress(ValueError):

@@ -95,7 +95,8 @@ class _FunctionSearcher:
 
     def search(self, topic: str) -> list[SearchResult]:
         """Call the function."""
-        return self.function(topic)
+        results: list[SearchResult] = self.function(topic)
+        return results
 
 
 def research(searcher: Searcher | None, topic: str, *, tries: int = DEFAULT_TRIES) -> Iterator[ResearchStep]:

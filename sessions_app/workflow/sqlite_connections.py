@@ -9,14 +9,17 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from sessions_app.workflow.errors import StorageBusyError, StorageError
 from sessions_app.workflow.sqlite_read_cache import ReadCache
 from sessions_app.workflow.sqlite_schema import ensure_schema, runs_table
+
+T = TypeVar("T")
 
 CACHE_KIB = 32 * 1024
 READ_CACHE_BYTES = 64 * 1024 * 1024
@@ -117,7 +120,9 @@ class SqliteConnections:
                     self._columns = self._transaction(lambda c: ensure_schema(c, self.table_name), conn)
         return conn
 
-    def _transaction(self, body: Any, conn: sqlite3.Connection | None = None) -> Any:
+    def _transaction(
+        self, body: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection | None = None
+    ) -> T:
         """Run `body(conn)` in a write transaction, retrying a bounded number of times while locked."""
         for attempt in range(self.busy_retries + 1):
             conn = conn or self._conn()

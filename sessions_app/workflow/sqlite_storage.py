@@ -233,6 +233,7 @@ class SqliteWorkflowStorage(SqliteRunHistory):
                 "session_name"
             )
             if ops or renamed:
+                assert extras is not None  # read above: ops or a name given
                 commit.version = base_version + 1
                 written = self._update(conn, meta, extras, state, commit.version)
                 self._cache_written(conn, meta, base_version, commit.version, *written)

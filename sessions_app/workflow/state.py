@@ -143,7 +143,7 @@ def _json_equal(a: Any, b: Any) -> bool:
     if kind is not type(b):
         return _json_equal_other(a, b)
     if kind is str:
-        return a == b
+        return bool(a == b)
     if kind is dict:
         if a.keys() != b.keys():
             return False
@@ -278,7 +278,7 @@ def _apply_one(state: dict[str, Any], op: Op) -> bool:
         parent = child
     if not op.path:
         return _apply_root(state, op)
-    key = op.path[-1]
+    key: Any = op.path[-1]
     if isinstance(parent, list) and not (isinstance(key, int) and 0 <= key < len(parent)):
         return False
     if not isinstance(parent, dict | list):

@@ -16,7 +16,7 @@ from django.urls import reverse
 from sessions_app.models import StateChange, WorkflowSession
 from sessions_app.services.api_tokens import api_token_create
 from tests.api.conftest import bearer
-from tests.django_fixtures import in_threads, shared_db, stored_state, user_with_role  # noqa: F401
+from tests.django_fixtures import in_threads, stored_state, user_with_role
 
 MERGE = "application/merge-patch+json"
 CLIENTS = 2

@@ -7,7 +7,6 @@ while the worker goes on, and start it again on the same port and database.
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import PAGE_KEY, BrowserUser, log_in_through_form
 from tests.site_processes import SiteClient, SiteProcesses, session_path
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -95,8 +95,10 @@ def test_a_live_run_page_recovers_when_the_web_server_restarts(
     site_page.goto(f"/runs/{run_id}/")
     site_page.wait_for_function(TEXT_GROWING, arg=[100], timeout=RUN_TIMEOUT)
 
+    shown = processes.newest_event(run_id)
     processes.kill_web()
-    time.sleep(1)  # the page's stream breaks and starts reconnecting; the worker goes on
+    # The page's stream breaks and starts reconnecting; the worker goes on.
+    wait_for(lambda: processes.newest_event(run_id) > shown, what="the worker to go on with no web server")
     processes.start_web()
 
     # No reload: the stream reconnects with Last-Event-ID and the page ends as a finished run's does.

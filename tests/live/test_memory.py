@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from asgiref.sync import async_to_sync
 from django.utils import timezone
@@ -11,22 +9,30 @@ from django.utils import timezone
 from sessions_app.live import feeds, memory
 from sessions_app.models import WorkflowRun, WorkflowSession
 from sessions_app.views.events import RunMessages
+from tests.waiting import await_for
 
 
 def test_give_back_waits_and_checks_again(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     monkeypatch.setattr(memory, "give_back", lambda: calls.append("gave back"))
     idle = {"now": True}
+    checks: list[bool] = []
+
+    def is_idle() -> bool:
+        checks.append(idle["now"])
+        return idle["now"]
 
     async def main() -> None:
-        memory.give_back_when_idle(lambda: idle["now"], after=0.05)
-        await asyncio.sleep(0.2)
+        memory.give_back_when_idle(is_idle, after=0.05)
+        assert checks == []  # it waits before it checks
+        await await_for(lambda: calls, what="the memory to be given back")
         idle["now"] = False  # a stream came back before the next check
-        memory.give_back_when_idle(lambda: idle["now"], after=0.05)
-        await asyncio.sleep(0.2)
+        memory.give_back_when_idle(is_idle, after=0.05)
+        await await_for(lambda: len(checks) == 2, what="the second check")
 
     async_to_sync(main)()
 
+    assert checks == [True, False]
     assert calls == ["gave back"]
 
 

@@ -20,12 +20,6 @@ ADMIN_LOGIN = "/admin/login/"
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(settings: Any) -> None:
-    # Each login hashes a password; the default hasher would make these tests take a minute.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def alice(django_user_model: Any) -> Any:
     return django_user_model.objects.create_user("alice", password=PASSWORD)

@@ -3,69 +3,39 @@
 from __future__ import annotations
 
 import gzip
-import os
 import re
 import secrets
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from email.message import Message
-from pathlib import Path
 
 import pytest
 from django.test import Client
 
-from tests.conftest import BASE_DIR, READY_TIMEOUT_SECONDS, free_port, run_manage
+from tests.site_processes import BASE_DIR, SiteProcesses
 
 YEAR = "max-age=315360000"
 
 
-@pytest.fixture
-def production_site(tmp_path: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def production_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Collect the static files and serve the ASGI app with DEBUG off, as the README's release does."""
-    env = {
-        **os.environ,
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "STATIC_ROOT": str(tmp_path / "static"),
-    }
-    run_manage("migrate", "--no-input", env=env)
-    run_manage("collectstatic", "--no-input", env=env)
-    port = free_port()
-    log = (tmp_path / "uvicorn.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "wfsite.asgi:application", "--port", str(port)],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    directory = tmp_path_factory.mktemp("production")
+    site = SiteProcesses.create(
+        directory,
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1",
+        SECURE_SSL_REDIRECT="false",
+        STATIC_ROOT=str(directory / "static"),
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(f"{base}/healthz", process)
-        yield base
+        site.manage("collectstatic", "--no-input")
+        site.start_web()
+        yield site.base_url
     finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "uvicorn exited"
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    pytest.fail(f"{url} did not answer")
+        site.stop()
 
 
 def get(url: str, **headers: str) -> tuple[int, Message, bytes]:

@@ -15,7 +15,6 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
 from sessions_app.serving.asgi import VIEW_THREADS, SyncViewsASGIHandler, view_is_async
-from tests.django_fixtures import shared_db  # noqa: F401
 
 seen: dict[str, bool] = {}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from sessions_app.serving import supervisor as supervisor_module
 from sessions_app.serving.children import Child, ChildSpec, RestartPolicy
 from sessions_app.serving.supervisor import CrashLoopError, StopRequests, Supervisor
+from tests.waiting import wait_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 EXITS_AT_ONCE = [sys.executable, "-c", "raise SystemExit(3)"]
@@ -103,9 +103,10 @@ def test_children_that_ignore_sigterm_are_forced_then_killed(monkeypatch: pytest
 
 
 def test_a_child_that_reports_readiness_is_ready_only_once_it_says_so(tmp_path: Path) -> None:
-    gate = tmp_path / "go"
+    gate, started = tmp_path / "go", tmp_path / "started"
     waits_then_says = (
         "import os, sys, time, pathlib\n"
+        f"pathlib.Path({str(started)!r}).touch()\n"
         f"while not pathlib.Path({str(gate)!r}).exists(): time.sleep(0.02)\n"
         "os.write(int(sys.argv[-1]), b'ready\\n')\ntime.sleep(60)"
     )
@@ -116,14 +117,11 @@ def test_a_child_that_reports_readiness_is_ready_only_once_it_says_so(tmp_path: 
     child.spec.command.pop()
     child.start(BASE_DIR)
     try:
-        time.sleep(0.3)
+        wait_for(started.exists, what="the child to start")
         assert not child.poll_ready()
         assert not child.ready
         gate.touch()
-        deadline = time.monotonic() + 30
-        while not child.poll_ready():
-            assert time.monotonic() < deadline, "the child never said it was ready"
-            time.sleep(0.02)
+        wait_for(child.poll_ready, what="the child to say it is ready", every=0.02)
         assert child.ready
     finally:
         child.signal(signal.SIGKILL)

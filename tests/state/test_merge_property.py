@@ -28,9 +28,6 @@ from sessions_app.state.versions import state_at_version
 from sessions_app.workflow.errors import StateConflictError
 from sessions_app.workflow.state import MISSING, copy_json, diff, get_at
 from sessions_app.workflow.storage import RunRecord, SessionMeta
-from tests.django_fixtures import django_db_modify_db_settings
-
-__all__ = ["django_db_modify_db_settings"]
 
 pytestmark = pytest.mark.django_db
 

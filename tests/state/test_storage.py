@@ -1,10 +1,9 @@
-"""DjangoWorkflowStorage keeps every guarantee the engine's tests prove for SqliteWorkflowStorage."""
+"""What only DjangoWorkflowStorage has: its rows, history and run rows (tests/test_storage_guarantees.py
+proves the guarantees both storages keep)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,24 +20,15 @@ from sessions_app.workflow import (
     RunEvent,
     RunRecord,
     RunResponse,
-    StateConflictError,
     StateNotSerializableError,
     Workflow,
     WorkflowStorage,
 )
 from sessions_app.workflow.state import MISSING, Op, diff
 from sessions_app.workflow.storage import SessionMeta
-from tests.django_fixtures import (
-    assert_rows_consistent,
-    django_db_modify_db_settings,
-    in_threads,
-    shared_db,
-    stored_state,
-)
+from tests.django_fixtures import assert_rows_consistent, stored_state
+from tests.test_storage_guarantees import Storing
 from tests.workflow.conftest import Cacher, FakeWriter
-from tests.workflow.test_lifecycle import Clearing
-
-__all__ = ["django_db_modify_db_settings", "shared_db"]
 
 pytestmark = pytest.mark.django_db
 
@@ -77,57 +67,6 @@ def test_the_seeds_cache_hit_works_on_django(storage: DjangoWorkflowStorage, nam
     assert StateEntry.objects.get().lookup_key == "ai agents"
 
 
-def test_run_that_raises_keeps_its_state_and_is_recorded_failed(storage: DjangoWorkflowStorage) -> None:
-    with pytest.raises(RuntimeError, match="model failed"):
-        list(Cacher(session_id="s", storage=storage).run(topic="t", fail=True))
-
-    assert stored_state("s") == {"blog_posts": [{"topic": "t", "blog_post": "post t"}]}
-    [run] = storage.get_runs("s")
-    assert run.status == "failed"
-    assert "RuntimeError: model failed on t" in run.error
-    assert WorkflowSession.objects.get().last_run_status == "failed"
-
-
-def test_run_whose_consumer_stops_is_saved_and_recorded_cancelled(storage: DjangoWorkflowStorage) -> None:
-    stream = Cacher(session_id="s", storage=storage).run(topic="t")
-    next(stream)
-    next(stream)
-    stream.close()
-
-    assert topics() == ["t"]
-    assert [r.status for r in storage.get_runs("s")] == ["cancelled"]
-
-
-class Storing(Workflow):
-    value: object = None
-
-    def run(self) -> Iterator[RunResponse]:
-        self.session_state["ok"] = "fine"
-        self.session_state["nested"] = {"items": [1, {"when": self.value}]}
-        yield RunResponse(content="done")
-
-
-@pytest.mark.parametrize("value", [dt.datetime(2026, 1, 1, tzinfo=dt.UTC), {1, 2}, float("nan")])
-def test_non_json_value_fails_loudly_and_leaves_storage_untouched(
-    storage: DjangoWorkflowStorage, value: object
-) -> None:
-    list(Storing(session_id="s", storage=storage, value="2026-01-01").run())
-    before = storage.read("s")
-
-    with pytest.raises(
-        StateNotSerializableError, match=r"session_state\['nested'\]\['items'\]\[1\]\['when'\]"
-    ):
-        list(Storing(session_id="s", storage=storage, value=value).run())
-
-    after = storage.read("s")
-    assert (after.session_state, after.version) == (before.session_state, before.version)
-    assert StateChange.objects.count() == 1
-    failed = WorkflowRun.objects.order_by("created_at", "id").last()
-    assert failed.status == "failed"
-    assert "session_state['nested']['items'][1]['when']" in failed.error
-    assert '"when"' in failed.unsaved_state
-
-
 def test_storage_itself_refuses_non_json_ops(storage: DjangoWorkflowStorage) -> None:
     meta = SessionMeta(session_id="s")
     with pytest.raises(StateNotSerializableError, match=r"session_state\['x'\]"):
@@ -146,159 +85,6 @@ def test_first_run_that_cannot_save_is_still_recorded(storage: DjangoWorkflowSto
     assert (session.version, stored_state("new"), session.run_count) == (0, {}, 1)
     list(Storing(session_id="new", storage=storage, value="fine").run())
     assert storage.read("new").session_state["nested"] == {"items": [1, {"when": "fine"}]}
-
-
-class Overlapping(Workflow):
-    """Loads, waits until every other run has loaded too, then caches its topic."""
-
-    barrier: Any = None
-
-    def run(self, topic: str) -> Iterator[RunResponse]:
-        self.barrier.wait(timeout=30)
-        self.session_state.setdefault("blog_posts", []).append({"topic": topic, "blog_post": f"post {topic}"})
-        yield RunResponse(content=f"post {topic}")
-
-
-@pytest.mark.parametrize("existing", [False, True], ids=["new-session", "existing-session"])
-def test_two_threads_on_one_session_keep_both_posts(shared_db: None, existing: bool) -> None:
-    if existing:
-        list(Cacher(session_id="s", storage=DjangoWorkflowStorage()).run(topic="first"))
-    barrier = threading.Barrier(2)
-
-    def run(topic: str) -> None:
-        list(Overlapping(session_id="s", storage=DjangoWorkflowStorage(), barrier=barrier).run(topic=topic))
-
-    assert in_threads(lambda: run("alpha"), lambda: run("beta")) == [None, None]
-    assert topics() == sorted(["alpha", "beta", *(["first"] if existing else [])])
-    assert DjangoWorkflowStorage().read("s").version == 2 + existing
-    assert sorted(r.state_version for r in DjangoWorkflowStorage().get_runs("s")) == [1, 2, 3][: 2 + existing]
-    assert_rows_consistent(WorkflowSession.objects.get())
-
-
-def test_many_threads_appending_at_once_keep_every_post_in_order(shared_db: None) -> None:
-    names = [f"topic-{i}" for i in range(6)]
-    barrier = threading.Barrier(len(names))
-
-    def run(topic: str) -> None:
-        list(Overlapping(session_id="s", storage=DjangoWorkflowStorage(), barrier=barrier).run(topic=topic))
-
-    assert in_threads(*[lambda t=t: run(t) for t in names]) == [None] * len(names)
-    assert topics() == names
-    session = WorkflowSession.objects.get()
-    assert (session.version, session.cache_entries, session.run_count) == (6, 6, 6)
-    assert list(StateChange.objects.order_by("version").values_list("version", flat=True)) == [
-        1,
-        2,
-        3,
-        4,
-        5,
-        6,
-    ]
-    assert_rows_consistent(session)
-
-
-class Toning(Workflow):
-    barrier: Any = None
-
-    def run(self, tone: str) -> Iterator[RunResponse]:
-        self.barrier.wait(timeout=30)
-        self.session_state["tone"] = tone
-        yield RunResponse(content=tone)
-
-
-def test_conflicting_threads_keep_the_losers_unsaved_state_on_its_run(shared_db: None) -> None:
-    storage = DjangoWorkflowStorage()
-    list(Cacher(session_id="s", storage=storage).run(topic="a"))
-    barrier = threading.Barrier(2)
-
-    def run(tone: str) -> None:
-        list(Toning(session_id="s", storage=DjangoWorkflowStorage(), barrier=barrier).run(tone=tone))
-
-    tones = ["formal", "playful"]
-    outcomes = dict(zip(tones, in_threads(lambda: run("formal"), lambda: run("playful")), strict=True))
-    [loser] = [tone for tone, error in outcomes.items() if isinstance(error, StateConflictError)]
-    [winner] = [tone for tone, error in outcomes.items() if error is None]
-    assert stored_state("s")["tone"] == winner
-    failed = WorkflowRun.objects.get(status="failed")
-    assert "session_state['tone']" in failed.error
-    assert f'"tone": "{loser}"' in failed.unsaved_state
-    assert failed.state_version is None
-
-
-def test_true_conflict_raises_naming_the_key_and_writes_nothing(storage: DjangoWorkflowStorage) -> None:
-    first = Cacher(session_id="s", storage=storage)
-    first.session_state["tone"] = "neutral"
-    first.write_to_storage()
-    mine, theirs = Cacher(session_id="s", storage=storage), Cacher(session_id="s", storage=storage)
-    mine.read_from_storage()
-    theirs.read_from_storage()
-    theirs.session_state["tone"] = "formal"
-    theirs.write_to_storage()
-
-    mine.session_state["tone"] = "playful"
-    mine.session_state["other"] = 1
-    with pytest.raises(StateConflictError, match=r"session_state\['tone'\]") as caught:
-        mine.write_to_storage()
-
-    assert caught.value.paths == [("tone",)]
-    assert storage.read("s").session_state == {"tone": "formal"}
-    assert storage.read("s").version == 2
-    assert mine.session_state == {"tone": "playful", "other": 1}
-
-
-def test_reused_instance_does_not_erase_another_instances_write(storage: DjangoWorkflowStorage) -> None:
-    first = Cacher(session_id="s", storage=storage)
-    list(first.run(topic="a"))
-    list(Cacher(session_id="s", storage=storage).run(topic="b"))
-    list(first.run(topic="c"))
-
-    assert topics() == ["a", "b", "c"]
-    assert_rows_consistent(WorkflowSession.objects.get())
-
-
-def test_instance_that_loaded_before_another_wrote_merges(storage: DjangoWorkflowStorage) -> None:
-    first = Cacher(session_id="s", storage=storage)
-    first.read_from_storage()
-    list(Cacher(session_id="s", storage=storage).run(topic="b"))
-    first.session_state.setdefault("blog_posts", []).append({"topic": "a", "blog_post": "post a"})
-    first.write_to_storage()
-
-    assert [p["topic"] for p in stored_state("s")["blog_posts"]] == ["b", "a"]
-    assert [p["topic"] for p in first.session_state["blog_posts"]] == ["b", "a"]
-
-
-@pytest.mark.parametrize("how", ["empty", "reassign", "delete"])
-def test_clearing_stays_cleared(storage: DjangoWorkflowStorage, how: str) -> None:
-    stale = Cacher(session_id="s", storage=storage)
-    list(stale.run(topic="old"))
-    list(Clearing(session_id="s", storage=storage).run(how=how))
-
-    assert "blog_posts" not in stored_state("s")
-    assert StateEntry.objects.count() == 0
-    list(Cacher(session_id="s", storage=storage).run(topic="new"))
-    list(stale.run(topic="newer"))  # it had loaded "old": that must not come back
-    assert [p["topic"] for p in stored_state("s")["blog_posts"]] == ["new", "newer"]
-
-
-def test_session_deleted_meanwhile_keeps_only_the_runs_own_changes(storage: DjangoWorkflowStorage) -> None:
-    list(Cacher(session_id="s", storage=storage).run(topic="a"))
-    workflow = Cacher(session_id="s", storage=storage)
-    workflow.read_from_storage()
-    storage.delete_session("s")
-    workflow.session_state["blog_posts"].append({"topic": "b", "blog_post": "post b"})
-    workflow.write_to_storage()
-
-    assert stored_state("s") == {"blog_posts": [{"topic": "b", "blog_post": "post b"}]}
-    assert workflow.session_state == stored_state("s")
-
-
-@pytest.mark.parametrize(
-    "session_id", ["with spaces", "ünïcødé 🦜 id", "a/b?c=d&e#f%20'\"<>", "x" * 255, "line\nbreak"]
-)
-def test_any_session_id_the_engine_accepts_works(storage: DjangoWorkflowStorage, session_id: str) -> None:
-    list(Cacher(session_id=session_id, storage=storage).run(topic="t"))
-    assert storage.read(session_id).session_state["blog_posts"][0]["topic"] == "t"
-    assert storage.get_all_session_ids() == [session_id]
 
 
 def test_too_long_session_id_is_a_clear_error(storage: DjangoWorkflowStorage) -> None:

@@ -21,9 +21,7 @@ from sessions_app.state.store import (
 )
 from sessions_app.workflow import StateNotSerializableError
 from sessions_app.workflow.state import Op, copy_json, diff
-from tests.django_fixtures import assert_rows_consistent, django_db_modify_db_settings, make_session
-
-__all__ = ["django_db_modify_db_settings", "make_session"]
+from tests.django_fixtures import assert_rows_consistent
 
 POSTS = [{"topic": f"topic {i}", "blog_post": f"post {i}"} for i in range(3)]
 LONG_KEY = "k" * 300

@@ -10,6 +10,7 @@ import pytest
 
 from sessions_app.workflow import BlogPostGenerator, Cache, RunResponse, SqliteWorkflowStorage, Workflow
 from sessions_app.workflow.cache import normalize_key
+from sessions_app.workflow.offline_model import OfflineModel
 
 
 class Translator(Workflow):
@@ -172,7 +173,9 @@ def test_usage_is_recorded_on_the_run(tmp_path: Path) -> None:
 
 def test_the_blog_post_generator_reports_the_offline_models_estimate(tmp_path: Path) -> None:
     generator = BlogPostGenerator(
-        session_id="s", storage=SqliteWorkflowStorage(table_name="t", db_file=str(tmp_path / "w.db"))
+        session_id="s",
+        storage=SqliteWorkflowStorage(table_name="t", db_file=str(tmp_path / "w.db")),
+        model=OfflineModel(delay=0),  # the estimate, not the pace, is under test
     )
     list(generator.run("AI agents"))
     usage = generator.run_usage

@@ -37,26 +37,26 @@ class DatabaseWrapper(base.DatabaseWrapper):
             raise OperationalError(f"database is locked (other writers held it for {timeout:g} s)")
         self._held_gate = gate
         try:
-            super()._start_transaction_under_autocommit()
+            super()._start_transaction_under_autocommit()  # type: ignore[misc]  # a private hook django-stubs leaves out
         except BaseException:
             self._release_gate()
             raise
 
     def _commit(self) -> Any:
         try:
-            return super()._commit()
+            return super()._commit()  # type: ignore[misc]  # a private hook django-stubs leaves out
         finally:
             self._release_gate()
 
     def _rollback(self) -> Any:
         try:
-            return super()._rollback()
+            return super()._rollback()  # type: ignore[misc]  # a private hook django-stubs leaves out
         finally:
             self._release_gate()
 
     def _close(self) -> Any:
         try:
-            return super()._close()
+            return super()._close()  # type: ignore[misc]  # a private hook django-stubs leaves out
         finally:
             self._release_gate()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -30,8 +30,8 @@ class Command(BaseCommand):
         try:
             final, from_cache = stream_to_console(
                 workflow.run(topic=options["topic"], use_cache=not options["no_cache"]),
-                out=self.stdout._out,
-                err=self.stderr._out,
+                out=cast(TextIO, self.stdout._out),
+                err=cast(TextIO, self.stderr._out),
             )
         except (ModelError, WorkflowError, ValueError) as error:
             raise CommandError(str(error)) from error

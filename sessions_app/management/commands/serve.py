@@ -34,11 +34,10 @@ from sessions_app.serving.supervisor import CrashLoopError, StopRequests, Superv
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-    from django.core.handlers.asgi import ASGIHandler
+    from sessions_app.live.asgi import ASGIApp
 
 
-def asgi_application() -> ASGIHandler | ASGIStaticFilesHandler:
+def asgi_application() -> ASGIApp:
     """Build the app uvicorn serves: the project's, plus static files while DEBUG is on."""
     from wfsite.asgi import application
 
@@ -47,7 +46,7 @@ def asgi_application() -> ASGIHandler | ASGIStaticFilesHandler:
     # uvicorn serves no files itself; runserver would do this in DEBUG, so we do the same.
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
-    return ASGIStaticFilesHandler(application)
+    return ASGIStaticFilesHandler(application)  # type: ignore[arg-type]  # wraps any ASGI app
 
 
 def positive_int(raw: str) -> int:

@@ -125,7 +125,13 @@ def action_page(
     version: int | None = None,
 ) -> HttpResponse:
     """Ask to confirm a clear, delete or restore (GET), or do it (POST)."""
-    page = {"kind": kind, "session": session, "version": version, "links": links, "context": context}
+    page: dict[str, Any] = {
+        "kind": kind,
+        "session": session,
+        "version": version,
+        "links": links,
+        "context": context,
+    }
     if request.method != "POST":
         try:
             path = path_parse(request.GET.get("path", ""))
@@ -136,7 +142,7 @@ def action_page(
         return _confirm(request, path=path, **page)
     form = StateActionForm(request.POST)
     if not form.is_valid():
-        why = " ".join(form.errors.get("path", [])) or "The form was incomplete."
+        why = " ".join(str(e) for e in form.errors.get("path", [])) or "The form was incomplete."
         return _confirm(request, path=(), error=f"{why} Nothing was changed.", status=400, **page)
     path = form.cleaned_data["path"]
     try:
