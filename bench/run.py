@@ -41,9 +41,10 @@ WORKLOADS = {
     "W7": "bench.w7_cache_hit_http",
     "W8": "bench.w8_web_tier",
     "W10": "bench.w10_api",
+    "W11": "bench.w11_search",
 }
 # The workloads that also run on PostgreSQL.
-POSTGRES_LANE = ("W6",)
+POSTGRES_LANE = ("W6", "W11")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
