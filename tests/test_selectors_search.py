@@ -113,7 +113,10 @@ def test_text_search_finds_words_and_word_beginnings_in_the_cached_text_only() -
 
     assert found(text="memory") == ["two", "one"]
     assert found(text="MEMORY tools") == ["one"]  # every word, in one entry
-    assert found(text="tool") == ["one"]  # a word's beginning
+    assert found(text="tool") == ["one"]  # a word's beginning, as the last word typed
+    assert found(text="memory tool") == ["one"]
+    assert found(text="tool memory") == []  # words before the last are whole words
+    assert found(text="me") == []  # a last word under three letters is whole too
     assert found(text="agents") == ["one"]  # the key is text of the entry too
     assert found(text="ools") == []  # not the middle of a word
     # Object keys are not text, and neither is a value outside a declared cache ("tone").

@@ -29,7 +29,9 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: Error
 def sessions_list(
     request: HttpRequest,
     q: str = Query("", description="Matches the id, the name or a cached entry's key (a substring)."),
-    text: str = Query("", description="Words that must all be in one cached entry's text (or begin a word)."),
+    text: str = Query(
+        "", description="Words that must all be in one cached entry's text; the last may begin a word."
+    ),
     workflow: str = Query("", description="Only this workflow's sessions."),
     user: str = Query("", description="Only sessions this username created."),
     sort: Sort = Query("-updated_at", description="A field, newest or largest first with '-'."),

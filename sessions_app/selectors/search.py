@@ -8,7 +8,8 @@ Two searches, each giving the primary keys of the sessions it matches as a subqu
   three characters: a shorter search scans, as every search did before the indexes.
 - `sessions_matching_text` is a word search of the text of cached entries (every string of the
   entry's value): each word of the query must appear in one entry, as a word or a word's
-  beginning ("agent" finds "agents"). SQLite answers it from FTS5, PostgreSQL from a GIN index
+  beginning ("agent" finds "agents") for the last word of three letters or more, the one being
+  typed. SQLite answers it from FTS5, PostgreSQL from a GIN index
   on `jsonb_to_tsvector`. Neither stems nor drops stop words, so both find the same entries.
 
 User input never reaches either database's query syntax: a substring search is one quoted FTS5
@@ -34,6 +35,7 @@ TRIGRAM = 3
 MAX_SEARCH = StateEntry._meta.get_field("lookup_key").max_length
 MAX_WORDS = 16
 MAX_WORD = 64
+PREFIX_MIN = 3
 TEXT_MAX_SIZE = 250_000  # as migration 0007 indexes: larger entries are not text-indexed
 WORD = re.compile(r"[^\W_]+")
 
@@ -108,25 +110,33 @@ def entries_matching_text(*, session_pks: Iterable[int], text: str) -> list[int]
         )
         params = [*pks, query]
     else:
-        # CROSS JOIN keeps the entries of these sessions as the outer loop: each is then one
-        # probe of the full-text index by rowid, however many other entries hold the words.
+        # Driven by the full-text match, as the list's own query is: probing the index once per
+        # entry of these sessions would read the doclist of a common word once per entry.
         sql = (
-            "SELECT e.id FROM sessions_app_stateentry AS e CROSS JOIN sessions_app_entry_text_search AS t "
-            f"WHERE e.session_id IN ({marks}) AND t.rowid = e.id AND sessions_app_entry_text_search MATCH %s "
+            "SELECT e.id FROM sessions_app_entry_text_search AS t JOIN sessions_app_stateentry AS e "
+            f"ON e.id = t.rowid WHERE sessions_app_entry_text_search MATCH %s AND e.session_id IN ({marks}) "
             "ORDER BY e.session_id, e.key, e.position"
         )
-        params = [*pks, query]
+        params = [query, *pks]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
 
 
 def _text_query(found: list[str]) -> str | None:
+    """Return the database's query for `found`: every word, the last also as a word's beginning.
+
+    Only the last word is a prefix (it is the one being typed): a prefix of a word that is in
+    every post ("search" in "search topic 1234") makes FTS5 merge its whole doclist, where a
+    whole word is skipped through. A last word shorter than PREFIX_MIN is taken whole.
+    """
     if not found:
         return None
+    *whole, last = found
+    prefix = len(last) >= PREFIX_MIN
     if connection.vendor == "postgresql":
-        return " & ".join(f"'{word}':*" for word in found)
-    return " ".join(f'"{word}"*' for word in found)
+        return " & ".join([*(f"'{word}'" for word in whole), f"'{last}'" + (":*" if prefix else "")])
+    return " ".join([*(f'"{word}"' for word in whole), f'"{last}"' + ("*" if prefix else "")])
 
 
 def _phrase(text: str) -> str:
