@@ -356,3 +356,19 @@ def test_operators_and_quotes_are_searched_as_text() -> None:
     assert found('e"d (i') == ['quote"d (id)']
     assert found("%") == []
     assert found("_") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_backfills_rows_written_before_it_and_can_be_reversed() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", "sessions_app", "0006", verbosity=0)
+    try:
+        make("older", post("Before indexes", "Written before the migration."))
+        assert WorkflowSession.objects.get(session_id="older").entries.count() == 1
+    finally:
+        call_command("migrate", "sessions_app", verbosity=0)
+
+    assert found("older") == ["older"]
+    assert found("before ind") == ["older"]
+    assert found(text="migration") == ["older"]
