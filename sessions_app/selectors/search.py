@@ -127,7 +127,7 @@ def _text_query(found: list[str]) -> str | None:
     """Return the database's query for `found`: every word, the last also as a word's beginning.
 
     Only the last word is a prefix (it is the one being typed): a prefix of a word that is in
-    every post ("search" in "search topic 1234") makes FTS5 merge its whole doclist, where a
+    every post ("the" in "the cache 1234") makes FTS5 merge its whole doclist, where a
     whole word is skipped through. A last word shorter than PREFIX_MIN is taken whole.
     """
     if not found:
