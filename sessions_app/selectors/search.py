@@ -77,7 +77,7 @@ def sessions_matching(search: str) -> RawSQL | None:
     sql = (
         "SELECT rowid FROM sessions_app_session_search WHERE sessions_app_session_search MATCH %s "
         "UNION SELECT e.session_id FROM sessions_app_entry_key_search AS k "
-        "JOIN sessions_app_stateentry AS e ON e.id = k.rowid WHERE k.lookup_key MATCH %s"
+        "CROSS JOIN sessions_app_stateentry AS e ON e.id = k.rowid WHERE k.lookup_key MATCH %s"
     )
     return RawSQL(sql, (_phrase(search), _phrase(key)))
 
@@ -89,9 +89,11 @@ def sessions_matching_text(text: str) -> RawSQL | None:
         return None
     if connection.vendor == "postgresql":
         return RawSQL(f"SELECT session_id FROM sessions_app_stateentry WHERE {PG_TEXT_WHERE}", (query,))
+    # CROSS JOIN: SQLite keeps the left table outer, so the match drives and the entries are
+    # looked up by primary key, never scanned with one index probe per entry.
     sql = (
         "SELECT e.session_id FROM sessions_app_entry_text_search AS t "
-        "JOIN sessions_app_stateentry AS e ON e.id = t.rowid WHERE sessions_app_entry_text_search MATCH %s"
+        "CROSS JOIN sessions_app_stateentry AS e ON e.id = t.rowid WHERE sessions_app_entry_text_search MATCH %s"
     )
     return RawSQL(sql, (query,))
 
@@ -113,7 +115,7 @@ def entries_matching_text(*, session_pks: Iterable[int], text: str) -> list[int]
         # Driven by the full-text match, as the list's own query is: probing the index once per
         # entry of these sessions would read the doclist of a common word once per entry.
         sql = (
-            "SELECT e.id FROM sessions_app_entry_text_search AS t JOIN sessions_app_stateentry AS e "
+            "SELECT e.id FROM sessions_app_entry_text_search AS t CROSS JOIN sessions_app_stateentry AS e "
             f"ON e.id = t.rowid WHERE sessions_app_entry_text_search MATCH %s AND e.session_id IN ({marks}) "
             "ORDER BY e.session_id, e.key, e.position"
         )
