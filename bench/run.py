@@ -42,9 +42,10 @@ WORKLOADS = {
     "W8": "bench.w8_web_tier",
     "W10": "bench.w10_api",
     "W11": "bench.w11_runs_list",
+    "W12": "bench.w12_search",
 }
 # The workloads that also run on PostgreSQL.
-POSTGRES_LANE = ("W6", "W11")
+POSTGRES_LANE = ("W6", "W11", "W12")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

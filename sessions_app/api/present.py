@@ -11,6 +11,7 @@ from django.utils import timezone
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession
 from sessions_app.selectors.caches import FoundEntry
 from sessions_app.selectors.diffs import DiffRow
+from sessions_app.selectors.search_matches import SessionMatches
 
 
 def api_url(name: str, *args: Any) -> str:
@@ -51,6 +52,22 @@ def _origin(session: WorkflowSession) -> dict[str, Any] | None:
         "version": session.forked_from_version,
         "url": api_url("session_get", source),
     }
+
+
+def matches_out(found: SessionMatches | None) -> dict[str, Any]:
+    """Describe the entries a text search found in one session (none when it found none there)."""
+    if found is None:
+        return {"matches": [], "matched_entries": 0}
+    matches = [
+        {
+            "name": match.name,
+            "cache": match.cache,
+            "position": match.position,
+            "excerpt": [{"text": part.text, "hit": part.hit} for part in match.parts],
+        }
+        for match in found.matches
+    ]
+    return {"matches": matches, "matched_entries": found.count}
 
 
 def change_out(session: WorkflowSession, change: StateChange | None) -> dict[str, Any] | None:

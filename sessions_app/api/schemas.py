@@ -53,8 +53,27 @@ class SessionOut(Schema):
     )
 
 
+class ExcerptPartOut(Schema):
+    text: str
+    hit: bool = Field(description="Whether this part is one of the words searched for.")
+
+
+class TextMatchOut(Schema):
+    name: str = Field(description="What people call the entry, e.g. the post on 'AI agents'.")
+    cache: str = Field(description="The cache (its key in the state) that holds the entry.")
+    position: int = Field(description="The entry's index in that cache.")
+    excerpt: list[ExcerptPartOut] = Field(description="Plain text around the words, in parts.")
+
+
+class SessionListItemOut(SessionOut):
+    matches: list[TextMatchOut] = Field(
+        default=[], description="With `text`: the first entries holding its words (at most 3)."
+    )
+    matched_entries: int = Field(default=0, description="With `text`: how many entries hold its words.")
+
+
 class SessionPage(Schema):
-    items: list[SessionOut]
+    items: list[SessionListItemOut]
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last.")
 
 

@@ -10,11 +10,12 @@ from ninja import Query, Router, Status
 from sessions_app.api.access import role_require
 from sessions_app.api.errors import ApiError
 from sessions_app.api.lookups import session_or_404
-from sessions_app.api.present import session_out
+from sessions_app.api.present import matches_out, session_out
 from sessions_app.api.schemas import ErrorOut, SessionCreate, SessionOut, SessionPage, SessionRename
 from sessions_app.registry import workflow_classes
 from sessions_app.roles import CAN_CREATE_SESSION, CAN_DELETE_SESSION, CAN_EDIT_STATE, CAN_VIEW
 from sessions_app.selectors.keyset import CursorInvalidError, keyset_page
+from sessions_app.selectors.search_matches import session_text_matches
 from sessions_app.selectors.sessions import SessionFilters, session_list
 from sessions_app.services.sessions import session_create, session_delete, session_rename
 
@@ -27,7 +28,10 @@ ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: Error
 @router.get("/sessions", response={200: SessionPage, **ERRORS}, url_name="session_list")
 def sessions_list(
     request: HttpRequest,
-    q: str = Query("", description="Matches the id, the name or a cached entry's key."),
+    q: str = Query("", description="Matches the id, the name or a cached entry's key (a substring)."),
+    text: str = Query(
+        "", description="Words that must all be in one cached entry's text; the last may begin a word."
+    ),
     workflow: str = Query("", description="Only this workflow's sessions."),
     user: str = Query("", description="Only sessions this username created."),
     sort: Sort = Query("-updated_at", description="A field, newest or largest first with '-'."),
@@ -36,12 +40,14 @@ def sessions_list(
 ) -> dict:
     """List sessions, 50 a page by default; follow `next_cursor` for the next page."""
     role_require(request, CAN_VIEW, doing="list sessions")
-    rows = session_list(filters=SessionFilters(search=q, workflow=workflow, user=user))
+    rows = session_list(filters=SessionFilters(search=q, text=text, workflow=workflow, user=user))
     try:
         page = keyset_page(rows, sort=sort, cursor=cursor, limit=limit)
     except CursorInvalidError as error:
         raise ApiError(400, str(error), details={"cursor": cursor}) from None
-    return {"items": [session_out(s) for s in page.items], "next_cursor": page.next_cursor}
+    found = session_text_matches(sessions=page.items, text=text) if text.strip() else {}
+    items = [session_out(s) | matches_out(found.get(s.pk)) for s in page.items]
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 @router.post("/sessions", response={201: SessionOut, **ERRORS, 409: ErrorOut})

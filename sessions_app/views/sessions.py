@@ -14,6 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from sessions_app.forms import SessionCreateForm, add_service_error
 from sessions_app.registry import workflow_classes
 from sessions_app.roles import CAN_CREATE_SESSION, CAN_VIEW, refusal
+from sessions_app.selectors.search_matches import session_text_matches
 from sessions_app.selectors.sessions import (
     SessionFilters,
     session_get,
@@ -45,15 +46,20 @@ def session_index(request: HtmxHttpRequest) -> HttpResponse:
 def _session_list(request: HtmxHttpRequest, form: SessionCreateForm, status: int = 200) -> HttpResponse:
     filters = SessionFilters(
         search=request.GET.get("q", ""),
+        text=request.GET.get("text", ""),
         workflow=request.GET.get("workflow", ""),
         oldest_first=request.GET.get("sort") == "oldest",
     )
     page = Paginator(session_list(filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    matches = (
+        session_text_matches(sessions=page.object_list, text=filters.text) if filters.text.strip() else {}
+    )
     context = {
         "filters": filters,
         "page": page,
         # Where each listed row is, for the list's change stream (views.live).
         "changes_url": changes_url([session.pk for session in page.object_list]),
+        "rows": [(session, matches.get(session.pk)) for session in page.object_list],
         "workflows": list(workflow_classes()),
         "create_form": form,
     }

@@ -105,6 +105,27 @@ def test_search_updates_the_table_as_you_type(logged_in_page: Page, dialogs: lis
     expect(page.locator("dd.session-id")).to_have_text(f"findme-{marker}")
 
 
+def test_search_in_cached_text_lists_the_entry_with_the_words_marked(
+    logged_in_page: Page, dialogs: list[str]
+) -> None:
+    page = logged_in_page
+    marker = secrets.token_hex(4)
+    create_session(page, f"text-search {marker}")
+    start_run(page, f"Indexed words {marker}")
+    wait_for_post(page)
+
+    page.goto("/sessions/")
+    page.get_by_label("In cached text").press_sequentially(f"indexed {marker}", delay=10)
+
+    results = page.locator("#session-results")
+    expect(results.locator("tbody tr.has-matches")).to_have_count(1)
+    expect(results.locator(".text-match mark", has_text=marker).first).to_be_visible()
+    expect(results.locator(".text-match mark", has_text="Indexed").first).to_be_visible()
+    expect(results.locator(".text-match-name")).to_contain_text(f"Indexed words {marker}")
+    expect(page).to_have_url(re.compile(rf"text=indexed\+{marker}"))
+    assert dialogs == []
+
+
 def test_form_errors_keep_the_typed_values(logged_in_page: Page, dialogs: list[str]) -> None:
     page = logged_in_page
     create_session(page, f"errors-{secrets.token_hex(3)}")
