@@ -43,7 +43,7 @@ WORKLOADS = {
     "W10": "bench.w10_api",
 }
 # The workloads that also run on PostgreSQL.
-POSTGRES_LANE = ("W6",)
+POSTGRES_LANE = ("W1", "W2b", "W3", "W6")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
