@@ -50,6 +50,11 @@ def setup_error() -> str | None:
     return _state.get("error", "Django is not set up")
 
 
+def database_url() -> str:
+    """Return the URL of the database Django was set up on here."""
+    return _state["db"]
+
+
 def server_env() -> dict[str, str]:
     """The environment a server needs to serve the database set up here."""
     return {

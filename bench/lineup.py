@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.common import Context
 from bench.stores import RawSqlite, Store, WfsiteDjango, WfsiteSqlite, warm_up
-from bench.upstream import Agno, LangGraph, Phidata, Unavailable, WfsiteOnPhidataFile
+from bench.upstream import Agno, LangGraph, Phidata, PhidataPg, Unavailable, WfsiteOnPhidataFile
 
 RAW = "raw sqlite3"
 RAW_ORJSON = "raw sqlite3 + orjson"
@@ -16,6 +16,7 @@ WFSITE = "wfsite SqliteWorkflowStorage"
 WFSITE_ON_PHIDATA = "wfsite SqliteWorkflowStorage on phidata's file"
 DJANGO = "wfsite DjangoWorkflowStorage"
 PHIDATA = "phidata SqlWorkflowStorage"
+PHIDATA_PG = "phidata PgWorkflowStorage"
 AGNO = "agno 2 SqliteDb"
 LANGGRAPH = "LangGraph SqliteSaver"
 
@@ -26,6 +27,16 @@ def _django(ctx: Context, folder: Path) -> Store:
     return WfsiteDjango(DJANGO)
 
 
+def _phidata_pg(ctx: Context, folder: Path) -> Store:
+    if ctx.lane != "postgres":
+        raise Unavailable("the PostgreSQL lane only (make bench runs it when PostgreSQL is reachable)")
+    if ctx.django_error:
+        raise Unavailable(ctx.django_error)
+    from bench import django_env
+
+    return PhidataPg(django_env.database_url())
+
+
 FACTORIES: dict[str, Callable[[Context, Path], Any]] = {
     RAW: lambda ctx, folder: RawSqlite(folder / "raw.db", label=RAW),
     RAW_ORJSON: lambda ctx, folder: RawSqlite(folder / "raw_orjson.db", fast_json=True, label=RAW_ORJSON),
@@ -33,6 +44,7 @@ FACTORIES: dict[str, Callable[[Context, Path], Any]] = {
     WFSITE_ON_PHIDATA: lambda ctx, folder: WfsiteOnPhidataFile(folder / "made_by_phidata.db"),
     DJANGO: _django,
     PHIDATA: lambda ctx, folder: Phidata(folder / "phidata.db"),
+    PHIDATA_PG: _phidata_pg,
     AGNO: lambda ctx, folder: Agno(folder / "agno.db"),
     LANGGRAPH: lambda ctx, folder: LangGraph(folder / "langgraph.db"),
 }

@@ -45,7 +45,7 @@ WORKLOADS = {
     "W12": "bench.w12_search",
 }
 # The workloads that also run on PostgreSQL.
-POSTGRES_LANE = ("W6", "W11", "W12")
+POSTGRES_LANE = ("W1", "W2b", "W3", "W6", "W11", "W12")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

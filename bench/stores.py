@@ -65,6 +65,8 @@ def settle(store: Any) -> None:
     if isinstance(store, WfsiteDjango):
         from django.db import connection
 
+        if connection.vendor != "sqlite":
+            return
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return
@@ -176,7 +178,7 @@ class WfsiteSqlite(VersionedStore):
 
 
 class WfsiteDjango(VersionedStore):
-    """The dashboard's storage, `DjangoWorkflowStorage`, on the Django database (SQLite here)."""
+    """The dashboard's storage, `DjangoWorkflowStorage`, on the Django database (the lane's)."""
 
     def __init__(self, label: str = "wfsite DjangoWorkflowStorage") -> None:
         from sessions_app.state.storage import DjangoWorkflowStorage

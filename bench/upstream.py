@@ -64,6 +64,23 @@ class Phidata:
         self.storage.db_engine.dispose()
 
 
+class PhidataPg(Phidata):
+    """phidata 2.7.10's `PgWorkflowStorage` (SQLAlchemy on psycopg), on the PostgreSQL lane's database."""
+
+    label = "phidata PgWorkflowStorage"
+
+    def __init__(self, database_url: str, table: str = TABLE) -> None:
+        try:
+            from phi.storage.workflow.postgres import PgWorkflowStorage
+            from phi.workflow.session import WorkflowSession
+        except ImportError as error:
+            raise Unavailable(f"phidata is not installed ({error})") from error
+        self.session_class, self.path = WorkflowSession, None
+        url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+        self.storage = PgWorkflowStorage(table_name=table, schema="phidata_bench", db_url=url)
+        self.storage.create()
+
+
 class WfsiteOnPhidataFile(VersionedStore):
     """wfsite's `SqliteWorkflowStorage` appending to sessions that phidata wrote, in phidata's file."""
 

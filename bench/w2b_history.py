@@ -38,9 +38,21 @@ def used_bytes(path: Path | None) -> int:
         from django.db import connection
 
         with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                return _postgres_bytes(cursor)
             return _pages(cursor.execute)
     with sqlite3.connect(path) as conn:
         return _pages(conn.execute)
+
+
+def _postgres_bytes(cursor: Any) -> int:
+    """Bytes of the site's tables on PostgreSQL, with their indexes and TOAST (the lane's own database)."""
+    cursor.execute(
+        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname LIKE 'sessions_app_%%'"
+    )
+    return int(cursor.fetchone()[0])
 
 
 def _pages(execute: Any) -> int:

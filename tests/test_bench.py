@@ -20,7 +20,7 @@ import pytest
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 WORKLOADS = ["W1", "W2", "W2b", "W3", "W4", "W5", "W6", "W7", "W8", "W10", "W11", "W12"]
-POSTGRES_LANE = ["W6", "W11", "W12"]
+POSTGRES_LANE = ["W1", "W2b", "W3", "W6", "W11", "W12"]
 
 
 @pytest.mark.timeout(600)

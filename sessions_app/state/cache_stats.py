@@ -116,6 +116,29 @@ def cache_stats_copy(*, source: WorkflowSession, target: WorkflowSession) -> int
     return len(updated)
 
 
+def cache_stats_rows(
+    *, caches: Caches, touched: Touched, producer: RunRecord | None, now: datetime
+) -> list[tuple[Any, ...]]:
+    """Return the stats `cache_stats_touch` would start for what a write touched, as column values.
+
+    For the storage's raw-SQL append (`state.hot_path`), which upserts them in one statement
+    that, as `cache_stats_touch`, keeps the stats of an entry whose content hash is unchanged:
+    (cache, key, content_hash, stored_at, produced_by, generation_seconds, tokens, tokens_estimated).
+    """
+    wanted = _wanted(caches, touched)
+    if not wanted:
+        return []
+    stats = CacheEntryStats()
+    _produced(stats, producer, now)
+    produced_by = _PRODUCED_BY.get_db_prep_value(stats.produced_by, connection)
+    stored_at = connection.ops.adapt_datetimefield_value(now)
+    fixed = (stored_at, produced_by, stats.generation_seconds, stats.tokens, stats.tokens_estimated)
+    return [(cache, key, digest, *fixed) for (cache, key), digest in wanted.items()]
+
+
+_PRODUCED_BY = CacheEntryStats._meta.get_field("produced_by")
+
+
 def cache_stats_start(*, session: WorkflowSession, entry: Any, hits: int = 0) -> None:
     """Start stats for an entry that has none (it was written before they were kept)."""
     CacheEntryStats.objects.get_or_create(

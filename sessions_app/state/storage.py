@@ -18,9 +18,11 @@ from django.db.models.functions import Coalesce
 
 from sessions_app.limits import max_state_depth
 from sessions_app.models import StateChange, WorkflowRun, WorkflowSession, field_max_length
+from sessions_app.registry import workflow_caches
 from sessions_app.state.cache_stats import cache_stats_stored_at
 from sessions_app.state.changes import ops_encode, ops_summary
 from sessions_app.state.history import history_keep, history_prune
+from sessions_app.state.hot_path import RunSaved, StoredRow, appended_key, commit_append, read_state
 from sessions_app.state.layout import session_caches
 from sessions_app.state.runs import run_credit_hits, run_record, run_save
 from sessions_app.state.store import (
@@ -30,7 +32,6 @@ from sessions_app.state.store import (
     state_load,
     state_load_many,
     state_replace,
-    state_snapshot,
     state_write_ops,
 )
 from sessions_app.workflow.errors import StorageBusyError
@@ -82,13 +83,13 @@ class DjangoWorkflowStorage:
     def read(self, session_id: str, user_id: str | None = None) -> SessionRecord | None:
         """Return the stored session with its whole state, or None."""
         check_session_id(session_id)
-        found = state_snapshot(session_id)
+        found = read_state(session_id)  # one statement (see state.hot_path)
         if found is None or (user_id and found[0].user_id != user_id):
             return None
         return self._record(*found)
 
     @staticmethod
-    def _record(row: WorkflowSession, state: dict[str, Any]) -> SessionRecord:
+    def _record(row: WorkflowSession | StoredRow, state: dict[str, Any]) -> SessionRecord:
         return SessionRecord(
             session_id=row.session_id,
             workflow_id=row.workflow or None,
@@ -131,6 +132,11 @@ class DjangoWorkflowStorage:
         """Write a run's changes made at `base_version`, merging them onto newer writes if any."""
         check_session_id(meta.session_id)
         try:
+            if appended_key(ops) is not None:
+                with transaction.atomic():
+                    done = self._append(meta, base_version, ops[0], run)
+                if done is not None:
+                    return done
             with transaction.atomic():
                 return self._commit(meta, base_version, ops, state, run)
         except OperationalError as error:
@@ -183,6 +189,35 @@ class DjangoWorkflowStorage:
         if commit.wrote_state and ops:
             self._log_change(row, ops, run=run_row, summary=ops_summary(ops, caches=caches, touched=touched))
         return commit
+
+    def _append(self, meta: SessionMeta, base_version: int, op: Op, run: RunRecord | None) -> Commit | None:
+        """The commonest write, one append to a row-held list at the version read, in raw SQL; None otherwise."""
+        workflow = self._workflow(meta.workflow_id)
+        caches = {cache.state_key: cache for cache in meta.caches} or workflow_caches(workflow)
+
+        def record_run(pk: int) -> RunSaved:
+            assert run is not None
+            session = WorkflowSession(pk=pk, session_id=meta.session_id)
+            run.state_version = base_version + 1
+            row = run_save(session, run, workflow)
+            run_credit_hits(row, run.cache_hits)
+            return RunSaved(row.pk, session.run_count, session.last_run_status)
+
+        appended = commit_append(
+            session_id=meta.session_id,
+            base_version=base_version,
+            op=op,
+            user_id=meta.user_id or "",
+            session_name=None if meta.session_name is None else meta.session_name[:MAX_NAME],
+            caches=caches,
+            run=run,
+            record_run=record_run,
+        )
+        if appended is None:
+            return None
+        if appended.version % max(1, history_keep() // 10) == 0:
+            history_prune(session=WorkflowSession(pk=appended.pk))
+        return Commit(version=appended.version, ops=[op], wrote_state=True)
 
     def _workflow(self, workflow_id: str | None) -> str:
         return self.workflow or workflow_id or ""
