@@ -320,7 +320,6 @@ FAULTS = {
 
 
 @own_site
-@pytest.mark.timeout(60)
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_failing_model_server_fails_the_run_readably_after_bounded_retries(
     model_client: SiteClient, fake_model: FakeOpenAIServer, fault: str
@@ -436,7 +435,6 @@ def test_a_web_server_restart_mid_stream_loses_nothing(tmp_path: Path) -> None:
 
 
 @own_site
-@pytest.mark.timeout(60)
 def test_a_model_server_sending_lone_surrogates_writes_a_post_every_page_shows(
     model_client: SiteClient, fake_model: FakeOpenAIServer
 ) -> None:

@@ -83,7 +83,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return Site.create(tmp_path_factory.mktemp("worker"), WFSITE_OFFLINE_DELAY="0")
 
 
-@pytest.mark.timeout(90)
 def test_db_worker_runs_a_queued_run(site: Site) -> None:
     run_id = site.start_run("worker ✓ one", "Kelp forests")
     assert site.run_row(run_id)["status"] == "queued"
