@@ -21,9 +21,7 @@ from sessions_app.services.runs import RunConflictError, run_again, run_cancel, 
 from sessions_app.services.sessions import session_create
 from sessions_app.state.store import state_replace
 from sessions_app.workflow import RunResponse, Workflow
-from tests.django_fixtures import django_db_modify_db_settings, shared_db, stored_state, user_with_role
-
-__all__ = ["django_db_modify_db_settings", "shared_db"]
+from tests.django_fixtures import stored_state, user_with_role
 
 pytestmark = pytest.mark.django_db
 
