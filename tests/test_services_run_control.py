@@ -22,6 +22,7 @@ from sessions_app.services.sessions import session_create
 from sessions_app.state.store import state_replace
 from sessions_app.workflow import RunResponse, Workflow
 from tests.django_fixtures import stored_state, user_with_role
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -180,10 +181,10 @@ def test_a_run_blocked_in_a_model_call_is_cancelled_once_the_call_returns(people
 
     worker = threading.Thread(target=work)
     worker.start()
-    deadline = time.monotonic() + 10
-    while not RunEvent.objects.filter(run=run, event="Calling").exists():
-        assert time.monotonic() < deadline, "the run never reached its model call"
-        time.sleep(0.02)
+    wait_for(
+        lambda: RunEvent.objects.filter(run=run, event="Calling").exists(),
+        what="the run to reach its model call",
+    )
     asked = time.monotonic()
     run_cancel(run=WorkflowRun.objects.get(pk=run.pk), actor=people["editor"])
     assert done.wait(30), "the worker did not stop"

@@ -24,6 +24,8 @@ def test_no_test_sleeps_a_fixed_time_where_it_could_wait_for_a_condition() -> No
         "tests/serving/test_asgi.py",  # a client that never disconnects early
         "tests/test_event_stream.py",  # a writer that paces its events
         "tests/live/test_feeds.py",  # a feed watched for a number of polls
+        "tests/live/test_signals.py",  # the read that connecting triggered, which no state shows, is over
+        "tests/test_services_run_control.py",  # workflows that pace their steps and block like a model call
         "tests/test_faults.py",  # nothing retries after a failed run: an absence, not a condition
         "tests/test_soak.py",  # pacing the runs kept in flight
     }

@@ -71,7 +71,7 @@ def test_a_close_key_is_suggested_and_an_entry_deleted_by_key_comes_back_on_undo
     expect(message).to_contain_text(f"Deleted the post on '{topic}'")
     assert page.request.get(entry_url).status == 404
     message.get_by_role("link", name="Undo").click()
-    page.get_by_role("button", name=re.compile(r"Restore version \d+")).click()
+    page.get_by_role("button", name=re.compile(r"Undo version \d+")).click()
     page.goto(entry_url)
     expect(page.locator("h1").first).to_have_text(f"The post on '{topic}'")
     expect(page.locator("article.post h1")).to_be_visible()

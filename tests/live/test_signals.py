@@ -29,6 +29,7 @@ from sessions_app.services.state import session_state_edit
 from sessions_app.state.store import state_load
 from sessions_app.views import live as live_view
 from tests.django_fixtures import user_with_role
+from tests.waiting import await_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT = 20
@@ -217,18 +218,14 @@ def test_many_streams_share_one_reader_and_hold_no_connection(
         client = AsyncClient()
         await client.aforce_login(user)
         readers = [asyncio.create_task(one_stream(client)) for _ in range(10)]
-        for _ in range(1000):  # until every stream has started watching
-            if signals.loop_signals().watched[session.pk] == 10:
-                break
-            await asyncio.sleep(0.02)
+        await await_for(
+            lambda: signals.loop_signals().watched[session.pk] == 10, what="every stream watching"
+        )
         watched = signals.loop_signals().watched[session.pk]
         reads_at_start = signals.loop_signals().reads
         await sync_to_async(WorkflowRun.objects.create)(session=session, workflow=session.workflow)
         outputs = await asyncio.wait_for(asyncio.gather(*readers), TIMEOUT)
-        for _ in range(500):
-            if released:
-                break
-            await asyncio.sleep(0.02)
+        await await_for(lambda: released, what="the reader to give its connection back")
         return outputs, watched, signals.loop_signals().reads - reads_at_start
 
     connection_created.connect(count_connects)
@@ -259,10 +256,8 @@ def test_postgresql_wakes_the_watcher_at_once_and_sqlite_polls(monkeypatch: pyte
         async with signals.watching([session.pk]) as watcher:
             first = await watcher.next(seen=0, timeout=10)
             assert first is not None
-            for _ in range(100):  # the listener connects on its own task
-                if watcher.wakeup.listening == listens:
-                    break
-                await asyncio.sleep(0.05)
+            # The listener connects on its own task.
+            await await_for(lambda: watcher.wakeup.listening == listens, what="the listener to connect")
             await asyncio.sleep(0.2)  # the read that connecting triggered is over
             began = time.monotonic()
             await sync_to_async(WorkflowRun.objects.create)(session=session, workflow=session.workflow)
